@@ -1,0 +1,3 @@
+from dprime.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""The decidability index d' and its bootstrap confidence interval (METHOD.md §1.1, §5).
+
+d' = (mu_g - mu_i) / sqrt((var_g + var_i) / 2), signed (positive when genuine pairs score higher), with
+unbiased variances. Pairs that share identities are not independent, so the honest interval resamples
+identities (a two-way cluster bootstrap) rather than pairs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict
+
+from facecore.calibration import as_scores
+from facecore.errors import CalibrationError
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class ScoreStats(BaseModel):
+    """Mean, unbiased standard deviation and count of one score sample."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mean: float
+    std: float
+    count: int
+
+
+class DPrimeInterval(BaseModel):
+    """d' with a bootstrap percentile interval."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: float
+    low: float
+    high: float
+    confidence: float
+    n_boot: int
+    method: Literal["pairs", "identities"]
+
+
+def score_stats(scores: npt.ArrayLike, name: str) -> ScoreStats:
+    """Mean, unbiased std and count of a sample of at least two scores."""
+    arr = as_scores(scores, name, min_count=2)
+    return ScoreStats(mean=float(arr.mean()), std=float(arr.std(ddof=1)), count=int(arr.size))
+
+
+def d_prime(genuine: npt.ArrayLike, impostor: npt.ArrayLike) -> float:
+    """Signed decidability index with unbiased variances.
+
+    >>> import math
+    >>> c = math.cos(math.radians(30))
+    >>> round(d_prime([c, c], [0.0, -0.5, 0.5, 0.0]), 6)
+    3.0
+    """
+    gen = as_scores(genuine, "genuine", min_count=2)
+    imp = as_scores(impostor, "impostor", min_count=2)
+    return _d_prime_weighted(gen, np.ones_like(gen), imp, np.ones_like(imp))
+
+
+def _d_prime_weighted(gen: FloatArray, w_gen: FloatArray, imp: FloatArray, w_imp: FloatArray) -> float:
+    """d' with frequency weights (a bootstrap replicate's multiplicities); unbiased weighted variances."""
+    mg, vg = _weighted_mean_var(gen, w_gen)
+    mi, vi = _weighted_mean_var(imp, w_imp)
+    pooled = np.sqrt(0.5 * (vg + vi))
+    if pooled == 0:
+        if mg == mi:
+            return 0.0
+        return float(np.copysign(np.inf, mg - mi))
+    return float((mg - mi) / pooled)
+
+
+def _weighted_mean_var(x: FloatArray, w: FloatArray) -> tuple[float, float]:
+    total = float(w.sum())
+    if total < 2:
+        return float(np.nan), float(np.nan)
+    mean = float(np.dot(w, x) / total)
+    var = float(np.dot(w, (x - mean) ** 2) / (total - 1.0))
+    return mean, var
+
+
+def d_prime_interval(
+    genuine: npt.ArrayLike,
+    impostor: npt.ArrayLike,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    genuine_ids: npt.ArrayLike | None = None,
+    impostor_ids: npt.ArrayLike | None = None,
+) -> DPrimeInterval:
+    """d' with a percentile bootstrap interval.
+
+    Without identities, genuine and impostor pairs are resampled independently. With identities
+    (``genuine_ids`` of shape (n_g,), ``impostor_ids`` of shape (n_i, 2)), identities are resampled with
+    replacement and each pair enters a replicate as often as the product of its identities' draws.
+
+    Args:
+        genuine: genuine scores (n_g,).
+        impostor: impostor scores (n_i,).
+        n_boot: number of bootstrap replicates.
+        confidence: coverage of the interval, in (0, 1).
+        seed: seed of the replicate generator.
+        genuine_ids: identity label of each genuine pair.
+        impostor_ids: the two identity labels of each impostor pair.
+    """
+    gen = as_scores(genuine, "genuine", min_count=2)
+    imp = as_scores(impostor, "impostor", min_count=2)
+    if not 0.0 < confidence < 1.0:
+        raise CalibrationError(f"confidence must be in (0, 1), got {confidence}")
+    if n_boot < 10:
+        raise CalibrationError(f"n_boot must be >= 10, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    value = d_prime(gen, imp)
+    if (genuine_ids is None) != (impostor_ids is None):
+        raise CalibrationError("give both genuine_ids and impostor_ids, or neither")
+    if genuine_ids is None or impostor_ids is None:
+        reps = _pair_replicates(gen, imp, n_boot, rng)
+        method: Literal["pairs", "identities"] = "pairs"
+    else:
+        reps = _identity_replicates(gen, imp, np.asarray(genuine_ids), np.asarray(impostor_ids), n_boot, rng)
+        method = "identities"
+    reps = reps[np.isfinite(reps)]
+    if reps.size < n_boot // 2:
+        raise CalibrationError(f"only {reps.size} of {n_boot} bootstrap replicates were defined; too few pairs")
+    tail = 0.5 * (1.0 - confidence)
+    low, high = np.quantile(reps, [tail, 1.0 - tail])
+    return DPrimeInterval(
+        value=value, low=float(low), high=float(high), confidence=confidence, n_boot=n_boot, method=method
+    )
+
+
+def _pair_replicates(gen: FloatArray, imp: FloatArray, n_boot: int, rng: np.random.Generator) -> FloatArray:
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        wg = rng.multinomial(gen.size, np.full(gen.size, 1.0 / gen.size)).astype(np.float64)
+        wi = rng.multinomial(imp.size, np.full(imp.size, 1.0 / imp.size)).astype(np.float64)
+        out[b] = _d_prime_weighted(gen, wg, imp, wi)
+    return out
+
+
+def _identity_replicates(
+    gen: FloatArray,
+    imp: FloatArray,
+    genuine_ids: npt.NDArray[np.generic],
+    impostor_ids: npt.NDArray[np.generic],
+    n_boot: int,
+    rng: np.random.Generator,
+) -> FloatArray:
+    if genuine_ids.shape != gen.shape:
+        raise CalibrationError(f"genuine_ids must have shape {gen.shape}, got {genuine_ids.shape}")
+    if impostor_ids.shape != (imp.size, 2):
+        raise CalibrationError(f"impostor_ids must have shape {(imp.size, 2)}, got {impostor_ids.shape}")
+    labels, inverse = np.unique(np.concatenate([genuine_ids.ravel(), impostor_ids.ravel()]), return_inverse=True)
+    g_idx = inverse[: gen.size]
+    i_idx = inverse[gen.size :].reshape(-1, 2)
+    n_ids = labels.size
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        counts = rng.multinomial(n_ids, np.full(n_ids, 1.0 / n_ids)).astype(np.float64)
+        out[b] = _d_prime_weighted(gen, counts[g_idx], imp, counts[i_idx[:, 0]] * counts[i_idx[:, 1]])
+    return out

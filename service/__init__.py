@@ -1,0 +1,1 @@
+"""service: the FastAPI face-verification server over onnxruntime (see DESIGN.md "Service")."""

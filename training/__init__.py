@@ -1,0 +1,1 @@
+"""training: the offline PyTorch pipeline (align, datasets, backbones, losses, trainer, evaluate, export)."""
