@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Callable, Sequence
 
-from dprime import models_commands
+from dprime import keys_commands, models_commands
 from facecore.errors import DprimeError
 
 logger = logging.getLogger(__name__)
@@ -20,12 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     models_commands.register(sub)
+    keys_commands.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one dprime command and return its exit status."""
-    from dprime.logs import setup_logging
+    from facecore.logs import setup_logging
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -59,8 +59,11 @@ def _activate(args: argparse.Namespace) -> int:
     from facecore.registry import ModelRegistry
 
     ptr = ModelRegistry(args.models_dir).activate(args.model_id)
-    logger.info("active model is now %s (a running service switches on POST /v1/admin/models/%s/activate)",
-                ptr.active, ptr.active)
+    logger.info(
+        "active model is now %s (a running service switches on POST /v1/admin/models/%s/activate)",
+        ptr.active,
+        ptr.active,
+    )
     return 0
 
 

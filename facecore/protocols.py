@@ -74,9 +74,7 @@ def kfold_accuracy(scores: npt.ArrayLike, same: npt.ArrayLike, folds: npt.ArrayL
         t, _ = best_accuracy_threshold(s[~test], y[~test])
         accs.append(float(np.mean((s[test] >= t) == (y[test] == 1))))
         thresholds.append(t)
-    return KFoldResult(
-        mean=float(np.mean(accs)), std=float(np.std(accs)), fold_accuracies=accs, thresholds=thresholds
-    )
+    return KFoldResult(mean=float(np.mean(accs)), std=float(np.std(accs)), fold_accuracies=accs, thresholds=thresholds)
 
 
 def assign_folds(n_pairs: int, n_folds: int) -> npt.NDArray[np.int64]:

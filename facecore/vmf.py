@@ -157,7 +157,5 @@ def log_expected_likelihood(cos: npt.ArrayLike, kappa_a: npt.ArrayLike, kappa_b:
     ka = _as_kappa(kappa_a)
     kb = _as_kappa(kappa_b)
     resultant = np.sqrt(np.maximum(ka * ka + kb * kb + 2.0 * ka * kb * c, 0.0))
-    out: FloatArray = (
-        log_vmf_normalizer(ka, dim) + log_vmf_normalizer(kb, dim) - log_vmf_normalizer(resultant, dim)
-    )
+    out: FloatArray = log_vmf_normalizer(ka, dim) + log_vmf_normalizer(kb, dim) - log_vmf_normalizer(resultant, dim)
     return out

@@ -1,1 +1,41 @@
-"""Placeholder replaced by the service issue."""
+"""`make serve`: run uvicorn on service.main:app at 127.0.0.1:8000, generating a dev admin key if none is set."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import uvicorn
+
+from facecore.logs import setup_logging
+from facecore.errors import DprimeError
+from service.config import load_settings
+from service.keys import generate_key
+
+logger = logging.getLogger("service.devserver")
+
+
+def main() -> int:
+    """Validate settings, make sure an admin key exists, then serve until interrupted."""
+    setup_logging(os.environ.get("DPRIME_LOG_LEVEL", "INFO"))
+    try:
+        settings = load_settings()
+    except DprimeError as exc:
+        logger.error("%s", exc)
+        return 2
+    host = os.environ.get("DPRIME_HOST", "127.0.0.1")
+    port = int(os.environ.get("DPRIME_PORT", "8000"))
+    if settings.admin_key is None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            logger.error("DPRIME_ADMIN_KEY must be set when serving on %s (only loopback gets a generated key)", host)
+            return 2
+        key = generate_key()
+        os.environ["DPRIME_ADMIN_KEY"] = key
+        logger.warning("DPRIME_ADMIN_KEY is not set; admin key for this run: %s", key)
+        logger.warning("try: curl -H 'X-API-Key: %s' http://%s:%d/v1/models", key, host, port)
+    uvicorn.run("service.main:app", host=host, port=port, log_config=None, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -33,8 +33,13 @@ def oracle_a(kappa: float, dim: int) -> float:
 
 @pytest.mark.parametrize(
     ("kappa", "dim", "expected"),
-    [(0.0, 128, 127.053457), (0.0, 512, 867.968103), (100.0, 128, 95.061469), (100.0, 512, 858.379265),
-     (1000.0, 512, 327.709187)],
+    [
+        (0.0, 128, 127.053457),
+        (0.0, 512, 867.968103),
+        (100.0, 128, 95.061469),
+        (100.0, 512, 858.379265),
+        (1000.0, 512, 327.709187),
+    ],
 )
 def test_log_normalizer_reference_values(kappa: float, dim: int, expected: float) -> None:
     assert float(log_vmf_normalizer(kappa, dim)) == pytest.approx(expected, abs=1e-6)

@@ -1,0 +1,94 @@
+"""Service settings: one pydantic-settings class, environment prefix DPRIME_, validated at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from facecore.errors import DprimeError
+
+
+class SettingsError(DprimeError):
+    """A DPRIME_ variable has a bad value; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment (or a .env file)."""
+
+    model_config = SettingsConfigDict(env_prefix="DPRIME_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="gallery, API keys and other state")
+    models_dir: Path = Field(default=Path("models"), description="model artefacts and the active.json pointer")
+    model_id: str | None = Field(default=None, description="serve this model instead of the registry's active one")
+    providers: str = Field(
+        default="auto",
+        description="'auto' (CUDA when present, else CPU), or a comma list such as 'cuda,cpu' or 'cpu'; "
+        "naming cuda makes it required: start-up fails if CUDA is not really in use",
+    )
+    intra_op_threads: int = Field(default=0, ge=0, description="onnxruntime threads per session (0 = all cores)")
+    detector: str = Field(default="retinaface", description="'retinaface', 'retinaface:PATH' or 'yunet:PATH'")
+    det_score_threshold: float = Field(default=0.8, gt=0, lt=1)
+    det_nms_threshold: float = Field(default=0.4, gt=0, lt=1)
+    det_max_side: int = Field(default=640, ge=64, le=4096)
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=40_000_000, ge=4096)
+    max_images_per_request: int = Field(default=20, ge=1, le=1000, description="images in one enrollment")
+    multiple_faces: Literal["largest", "error"] = Field(default="largest", description="default several-faces policy")
+    batch_size: int = Field(default=32, ge=1, le=1024, description="largest batch the engine sends to the model")
+    batch_wait_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a batch waits to fill")
+    queue_size: int = Field(default=256, ge=1, description="pending faces before requests get 503")
+    admin_key: SecretStr | None = Field(default=None, description="bootstrap admin API key")
+    store_crops: bool = Field(default=True, description="keep face chips so a new model can re-embed the gallery")
+    crop_format: Literal["png", "jpeg"] = "png"
+    crop_quality: int = Field(default=95, ge=50, le=100)
+    operating_point: str | None = Field(default=None, description="operating point name; default: the manifest's")
+    search_max_k: int = Field(default=100, ge=1, le=10_000)
+    warmup: bool = True
+    expose_docs: bool = Field(default=True, description="serve /docs and /openapi.json (the schema holds no data)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("providers")
+    @classmethod
+    def _providers(cls, value: str) -> str:
+        names = [p.strip().lower() for p in value.split(",") if p.strip()]
+        if names == ["auto"]:
+            return "auto"
+        bad = [n for n in names if n not in ("cuda", "cpu")]
+        if not names or bad:
+            raise ValueError(f"expected 'auto' or a comma list of cuda/cpu, got {value!r}")
+        return ",".join(names)
+
+    @property
+    def provider_list(self) -> list[str]:
+        """Providers to request, in order ('auto' resolved by the caller against what onnxruntime has)."""
+        return self.providers.split(",")
+
+    @property
+    def cuda_required(self) -> bool:
+        """True when CUDA was named explicitly."""
+        return "cuda" in self.provider_list
+
+    @property
+    def gallery_path(self) -> Path:
+        """SQLite gallery file."""
+        return self.data_dir / "gallery.sqlite3"
+
+    @property
+    def keys_path(self) -> Path:
+        """SQLite API-key file."""
+        return self.data_dir / "keys.sqlite3"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; a bad value raises SettingsError naming the DPRIME_ variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            problems.append(f"DPRIME_{field.upper()}={err.get('input')!r}: {err['msg']}")
+        raise SettingsError("invalid service settings: " + "; ".join(problems)) from exc

@@ -1,0 +1,197 @@
+"""The gallery: the SQLite store plus the faiss projection of the active model's embeddings.
+
+Writes go to SQLite first (committed), then to the index. Enrollment holds the switch lock shared and a
+model switch holds it exclusively for its final catch-up, so no face can be embedded by the old model
+and miss the new model's index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from facepipe.crops import FaceChip
+from facepipe.decode import decode_image, encode_jpeg, encode_png
+from facepipe.detection import Detection
+from service.config import Settings
+from service.errors import ServiceError
+from service.gallery_store import GalleryStore, IdentityRow, NewFace, StoredChip, VectorSet
+from service.metrics import Metrics
+from service.pipeline import EmbeddedFace, FacePipeline
+from service.runtime import ModelRuntime
+from service.rwlock import ReadWriteLock
+from service.vector_index import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+_REEMBED_BATCH = 64
+# Chips are our own encodings of at most 224 x 224 pixels; generous limits just guard against corruption.
+_CHIP_MAX_BYTES = 8 * 1024 * 1024
+_CHIP_MAX_PIXELS = 1024 * 1024
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class FaceHit:
+    """One search result: the best face of an identity and its cosine to the query."""
+
+    identity_id: str
+    name: str
+    face_id: int
+    cosine: float
+
+
+class Gallery:
+    """Identities and faces, durable in SQLite and searchable in memory."""
+
+    def __init__(self, store: GalleryStore, settings: Settings, metrics: Metrics) -> None:
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+        self.index: VectorIndex | None = None
+        self.model_id: str | None = None
+        self.switch_lock = ReadWriteLock()
+
+    # --- start-up and model switches ---------------------------------------------------------------------
+    def attach(self, runtime: ModelRuntime, pipeline: FacePipeline, progress: Progress | None = None) -> None:
+        """Serve runtime's model: embed any face it lacks from its chip, rebuild the index, pin the model."""
+        self.reembed_missing(runtime, pipeline, progress)
+        index = self.build_index(runtime)
+        self.index, self.model_id = index, runtime.model_id
+        self.store.pin_model(runtime.model_id)
+        self.metrics.gallery_faces.set(index.size)
+
+    def reembed_missing(self, runtime: ModelRuntime, pipeline: FacePipeline, progress: Progress | None = None) -> int:
+        """Embed, with runtime's model, every stored face that has no embedding for it yet."""
+        missing, no_chip = self.store.count_missing(runtime.model_id)
+        if no_chip:
+            raise ServiceError(
+                "model_load_failed",
+                f"{no_chip} gallery face(s) have no stored chip, so model {runtime.model_id!r} cannot re-embed them "
+                "(crops were not kept: DPRIME_STORE_CROPS=false); keep the previous model or re-enroll them",
+                {"faces_without_chip": no_chip},
+            )
+        done = 0
+        while True:
+            chips = self.store.chips_missing(runtime.model_id, _REEMBED_BATCH)
+            if not chips:
+                break
+            mus, kappas = pipeline.embed_chips([self._decode_chip(c) for c in chips], runtime)
+            self.store.put_embeddings(runtime.model_id, [c.face_id for c in chips], mus, kappas)
+            done += len(chips)
+            if progress is not None:
+                progress(done, missing)
+        if done:
+            logger.info("re-embedded %d gallery face(s) with model %s", done, runtime.model_id)
+        return done
+
+    def build_index(self, runtime: ModelRuntime) -> VectorIndex:
+        """A fresh index of runtime's embeddings from the store."""
+        vs = self.store.vectors(runtime.model_id, runtime.dim)
+        index = VectorIndex(runtime.dim)
+        index.add(vs.face_ids, vs.vectors)
+        return index
+
+    @staticmethod
+    def _decode_chip(chip: StoredChip) -> FaceChip:
+        image = decode_image(chip.data, _CHIP_MAX_BYTES, _CHIP_MAX_PIXELS)
+        det = Detection(
+            box=np.asarray(chip.box, dtype=np.float64),
+            score=1.0,
+            landmarks=np.asarray(chip.landmarks, dtype=np.float64),
+        )
+        return FaceChip(image=image, detection=det, scale=chip.scale)
+
+    # --- enrollment ---------------------------------------------------------------------------------------
+    def _new_face(self, face: EmbeddedFace) -> NewFace:
+        chip = face.chip if self.settings.store_crops else None
+        data = fmt = None
+        if chip is not None:
+            if self.settings.crop_format == "png":
+                data, fmt = encode_png(chip.image), "png"
+            else:
+                data, fmt = encode_jpeg(chip.image, self.settings.crop_quality), "jpeg"
+        det = face.detection
+        return NewFace(
+            mu=face.mu.astype(np.float32),
+            kappa=face.kappa,
+            det_score=det.score if det is not None else None,
+            chip=data,
+            chip_format=fmt,
+            chip_box=chip.detection.box.tolist() if chip is not None else None,
+            chip_landmarks=chip.detection.landmarks.tolist() if chip is not None else None,
+            chip_scale=chip.scale if chip is not None else None,
+        )
+
+    def enroll(
+        self, name: str, metadata: dict[str, Any], faces: list[EmbeddedFace], runtime: ModelRuntime
+    ) -> tuple[IdentityRow, list[int]]:
+        """Store a new identity with its faces (committed), then index them."""
+        self._check_model(runtime)
+        row, face_ids = self.store.create_identity(name, metadata, [self._new_face(f) for f in faces], runtime.model_id)
+        self._index_faces(face_ids, faces)
+        return row, face_ids
+
+    def add_faces(self, identity_id: str, faces: list[EmbeddedFace], runtime: ModelRuntime) -> list[int]:
+        """Store more faces of an existing identity (committed), then index them."""
+        self._check_model(runtime)
+        face_ids = self.store.add_faces(identity_id, [self._new_face(f) for f in faces], runtime.model_id)
+        if face_ids is None:
+            raise ServiceError("unknown_identity", f"no identity {identity_id!r}", {"identity_id": identity_id})
+        self._index_faces(face_ids, faces)
+        return face_ids
+
+    def _index_faces(self, face_ids: list[int], faces: list[EmbeddedFace]) -> None:
+        if self.index is None:
+            return
+        vectors = np.stack([f.mu for f in faces]).astype(np.float32)
+        self.index.add(np.asarray(face_ids, dtype=np.int64), vectors)
+        self.metrics.gallery_faces.set(self.index.size)
+
+    def _check_model(self, runtime: ModelRuntime) -> None:
+        if self.model_id != runtime.model_id:
+            raise ServiceError(
+                "model_switch_in_progress",
+                "the gallery is switching models; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+
+    def delete(self, identity_id: str) -> int:
+        """Delete an identity, its faces, chips and vectors; returns how many faces went."""
+        face_ids = self.store.delete_identity(identity_id)
+        if face_ids is None:
+            raise ServiceError("unknown_identity", f"no identity {identity_id!r}", {"identity_id": identity_id})
+        if self.index is not None:
+            self.index.remove(face_ids)
+            self.metrics.gallery_faces.set(self.index.size)
+        return len(face_ids)
+
+    # --- queries -----------------------------------------------------------------------------------------
+    def search(self, mu: np.ndarray, k: int) -> list[FaceHit]:
+        """Top-k identities by their best face's cosine to mu."""
+        if self.index is None or self.index.size == 0:
+            return []
+        # Fetch more faces than identities wanted: one identity may hold several of the nearest faces.
+        scores, ids = self.index.search(mu[None, :].astype(np.float32), k * 4 + 8)
+        pairs = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+        owners = self.store.face_owners([i for _, i in pairs])
+        best: dict[str, FaceHit] = {}
+        for score, face_id in pairs:
+            if face_id not in owners:
+                continue  # deleted between the search and the lookup
+            identity_id, name = owners[face_id]
+            if identity_id not in best:
+                best[identity_id] = FaceHit(identity_id=identity_id, name=name, face_id=face_id, cosine=score)
+        return sorted(best.values(), key=lambda h: h.cosine, reverse=True)[:k]
+
+    def identity_vectors(self, identity_id: str, runtime: ModelRuntime) -> VectorSet:
+        """The active model's vectors of one identity's faces."""
+        vs = self.store.vectors(runtime.model_id, runtime.dim, identity_id=identity_id)
+        if vs.face_ids.size == 0 and self.store.get_identity(identity_id) is None:
+            raise ServiceError("unknown_identity", f"no identity {identity_id!r}", {"identity_id": identity_id})
+        return vs

@@ -1,0 +1,96 @@
+"""Start-up and shut-down: load the model, detector and gallery once, check them, warm up, then serve."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import numpy as np
+from fastapi import FastAPI
+
+from facecore.registry import ModelRegistry
+from facepipe.detectors import create_detector, spec_from_string
+from service.config import Settings
+from service.gallery import Gallery
+from service.gallery_store import GalleryStore
+from service.keys import KeyStore
+from service.metrics import Metrics
+from service.pipeline import FacePipeline
+from service.runtime import ModelRuntime, resolve_providers
+from service.state import AppState
+from service.switcher import ModelSwitcher
+
+logger = logging.getLogger(__name__)
+
+
+def build_state(settings: Settings) -> AppState:
+    """Load everything the routes need; raises (and so stops start-up) on a broken model or detector."""
+    metrics = Metrics()
+    registry = ModelRegistry(settings.models_dir)
+    spec = spec_from_string(
+        settings.detector,
+        score_threshold=settings.det_score_threshold,
+        nms_threshold=settings.det_nms_threshold,
+        max_side=settings.det_max_side,
+    )
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if "cuda" in resolve_providers(settings) else None
+    detector = create_detector(spec, providers=providers, intra_op_threads=settings.intra_op_threads)
+    pipeline = FacePipeline(detector, settings, metrics)
+    gallery = Gallery(GalleryStore(settings.gallery_path), settings, metrics)
+    state = AppState(
+        settings=settings,
+        metrics=metrics,
+        registry=registry,
+        keys=KeyStore(settings.keys_path),
+        pipeline=pipeline,
+        gallery=gallery,
+    )
+    state.switcher = ModelSwitcher(state)
+    model_id = settings.model_id or registry.active_id()
+    if model_id is None:
+        state.not_ready_reason = (
+            f"no active model in {settings.models_dir}: run `dprime models activate ID` or set DPRIME_MODEL_ID"
+        )
+        logger.warning("%s; serving health only", state.not_ready_reason)
+        return state
+    runtime = ModelRuntime.load(registry, model_id, settings, metrics)
+    try:
+        gallery.attach(runtime, pipeline)
+        if settings.warmup:
+            runtime.warmup()
+            detector.detect(np.zeros((64, 64, 3), dtype=np.uint8))
+    except BaseException:
+        runtime.close()
+        raise
+    state.runtime = runtime
+    metrics.set_active_model(model_id)
+    state.ready, state.not_ready_reason = True, ""
+    n_ids, n_faces = gallery.store.counts()
+    logger.info("ready: model %s, gallery of %d identities / %d faces", model_id, n_ids, n_faces)
+    return state
+
+
+def close_state(state: AppState) -> None:
+    """Stop engines and close databases."""
+    for runtime in (state.runtime, state.previous_runtime):
+        if runtime is not None:
+            runtime.close()
+    state.gallery.store.close()
+    state.keys.close()
+
+
+def make_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    """The app's lifespan, bound to its settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = build_state(settings)
+        app.state.dprime = state
+        try:
+            yield
+        finally:
+            state.ready = False
+            close_state(state)
+
+    return lifespan

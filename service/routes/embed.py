@@ -1,0 +1,38 @@
+"""POST /v1/embed: embeddings with their certainty kappa."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from service.decisions import face_quality
+from service.deps import ReadKey, StateDep
+from service.routes.forms import PolicyForm, read_upload
+from service.schemas import EmbeddedFaceOut, EmbedResponse
+
+router = APIRouter(prefix="/v1", tags=["faces"])
+
+
+@router.post("/embed", response_model=EmbedResponse)
+def embed(
+    state: StateDep,
+    _: ReadKey,
+    image: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
+    aligned: Annotated[bool, Form(description="the image is already an aligned face crop: skip detection")] = False,
+    multiple_faces: PolicyForm = None,
+) -> EmbedResponse:
+    """Detect, align and embed the faces of an image (or one pre-aligned crop)."""
+    runtime = state.active_runtime()
+    data = read_upload(image, state.settings.max_image_bytes)
+    if aligned:
+        faces = [state.pipeline.embed_aligned(data, runtime)]
+    else:
+        faces = state.pipeline.embed_image(data, runtime, multiple_faces or state.settings.multiple_faces)
+    out = [
+        EmbeddedFaceOut(
+            embedding=(f.mu * f.kappa).astype(float).tolist(), **face_quality(f, runtime.manifest).model_dump()
+        )
+        for f in faces
+    ]
+    return EmbedResponse(model_id=runtime.model_id, faces=out)

@@ -1,0 +1,228 @@
+"""Enroll, list, read and delete identities (enrollment and deletion need an admin key)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
+
+from facecore.errors import DprimeError
+from service.decisions import is_low_quality
+from service.deps import AdminKey, ReadKey, StateDep
+from service.errors import ServiceError, as_service_error
+from service.gallery_store import IdentityRow
+from service.pipeline import EmbeddedFace, FacePolicy
+from service.routes.forms import PolicyForm, read_upload
+from service.runtime import ModelRuntime
+from service.schemas import (
+    AcceptedImage,
+    DeleteResponse,
+    EnrollResponse,
+    FaceOut,
+    IdentityOut,
+    IdentityPage,
+    RejectedImage,
+)
+from service.state import AppState
+
+router = APIRouter(prefix="/v1/identities", tags=["identities"])
+
+ImagesForm = Annotated[list[UploadFile], File(description="one or more photos of the person")]
+
+
+def identity_out(row: IdentityRow) -> IdentityOut:
+    """API view of a stored identity."""
+    return IdentityOut(
+        id=row.identity_id,
+        name=row.name,
+        metadata=row.metadata,
+        created=row.created,
+        faces=[
+            FaceOut(face_id=f.face_id, created=f.created, kappa=f.kappa, det_score=f.det_score, has_chip=f.has_chip)
+            for f in row.faces
+        ],
+    )
+
+
+def _parse_metadata(raw: str | None) -> dict[str, Any]:
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ServiceError("validation_error", f"metadata must be a JSON object, got invalid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ServiceError("validation_error", f"metadata must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _screen(
+    state: AppState, runtime: ModelRuntime, images: list[UploadFile], policy: FacePolicy
+) -> tuple[list[tuple[int, str | None, EmbeddedFace]], list[RejectedImage]]:
+    """Embed every upload; keep one face per usable image and give a reason for each unusable one."""
+    if len(images) > state.settings.max_images_per_request:
+        raise ServiceError(
+            "validation_error",
+            f"{len(images)} images sent; at most {state.settings.max_images_per_request} per request",
+        )
+    datas: list[bytes | DprimeError] = []
+    for upload in images:
+        try:
+            datas.append(read_upload(upload, state.settings.max_image_bytes))
+        except DprimeError as exc:
+            datas.append(exc)
+    readable = [d for d in datas if isinstance(d, bytes)]
+    results = iter(state.pipeline.embed_images(readable, runtime, policy, keep_chip=True))
+    accepted: list[tuple[int, str | None, EmbeddedFace]] = []
+    rejected: list[RejectedImage] = []
+    for i, (upload, data) in enumerate(zip(images, datas, strict=True)):
+        result = data if isinstance(data, DprimeError) else next(results)
+        if isinstance(result, DprimeError):
+            err = as_service_error(result)
+            rejected.append(RejectedImage(index=i, filename=upload.filename, code=err.code, message=err.message))
+            continue
+        face = result[0]
+        if is_low_quality(face.kappa, runtime.manifest):
+            rejected.append(
+                RejectedImage(
+                    index=i,
+                    filename=upload.filename,
+                    code="low_quality",
+                    message=f"face certainty kappa={face.kappa:.2f} is below this model's kappa_min="
+                    f"{runtime.manifest.uncertainty.kappa_min:.2f}; use a sharper, more frontal photo",
+                )
+            )
+            continue
+        accepted.append((i, upload.filename, face))
+    return accepted, rejected
+
+
+def _enroll_response(
+    row: IdentityRow,
+    accepted: list[tuple[int, str | None, EmbeddedFace]],
+    face_ids: list[int],
+    rejected: list[RejectedImage],
+    runtime: ModelRuntime,
+) -> EnrollResponse:
+    quality = runtime.manifest.uncertainty.quality_percentile
+    return EnrollResponse(
+        identity=identity_out(row),
+        rejected=rejected,
+        model_id=runtime.model_id,
+        accepted=[
+            AcceptedImage(index=i, filename=fn, face_id=fid, kappa=f.kappa, quality_pct=quality(f.kappa))
+            for (i, fn, f), fid in zip(accepted, face_ids, strict=True)
+        ],
+    )
+
+
+def _no_usable(rejected: list[RejectedImage]) -> ServiceError:
+    return ServiceError(
+        "no_usable_faces",
+        f"none of the {len(rejected)} image(s) gave a usable face; nothing was stored",
+        {"rejected": [r.model_dump() for r in rejected]},
+    )
+
+
+def _enroll_policy(requested: FacePolicy | None) -> FacePolicy:
+    # Enrolling the wrong person is worse than asking again, so several faces are refused unless asked otherwise.
+    policy = requested or "error"
+    if policy == "all":
+        raise ServiceError("validation_error", "multiple_faces=all is not allowed for enrollment: one face per photo")
+    return policy
+
+
+@router.post("", response_model=EnrollResponse, status_code=status.HTTP_201_CREATED)
+def enroll(
+    state: StateDep,
+    _: AdminKey,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    images: ImagesForm,
+    metadata: Annotated[str | None, Form(description="a JSON object stored with the identity")] = None,
+    multiple_faces: PolicyForm = None,
+) -> EnrollResponse:
+    """Create an identity from several photos; each photo is accepted or rejected with a reason."""
+    meta = _parse_metadata(metadata)
+    policy = _enroll_policy(multiple_faces)
+    runtime = state.active_runtime()
+    with state.gallery.switch_lock.read():
+        accepted, rejected = _screen(state, runtime, images, policy)
+        if not accepted:
+            raise _no_usable(rejected)
+        row, face_ids = state.gallery.enroll(name, meta, [f for _, _, f in accepted], runtime)
+    return _enroll_response(row, accepted, face_ids, rejected, runtime)
+
+
+@router.post("/{identity_id}/faces", response_model=EnrollResponse, status_code=status.HTTP_201_CREATED)
+def add_faces(
+    state: StateDep,
+    _: AdminKey,
+    identity_id: str,
+    images: ImagesForm,
+    multiple_faces: PolicyForm = None,
+) -> EnrollResponse:
+    """Add photos to an existing identity."""
+    policy = _enroll_policy(multiple_faces)
+    if state.gallery.store.get_identity(identity_id) is None:
+        raise ServiceError("unknown_identity", f"no identity {identity_id!r}", {"identity_id": identity_id})
+    runtime = state.active_runtime()
+    with state.gallery.switch_lock.read():
+        accepted, rejected = _screen(state, runtime, images, policy)
+        if not accepted:
+            raise _no_usable(rejected)
+        face_ids = state.gallery.add_faces(identity_id, [f for _, _, f in accepted], runtime)
+    row = state.gallery.store.get_identity(identity_id, runtime.model_id)
+    if row is None:
+        raise ServiceError("unknown_identity", f"identity {identity_id!r} was deleted meanwhile")
+    return _enroll_response(row, accepted, face_ids, rejected, runtime)
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ServiceError("validation_error", f"cursor {cursor!r} is not one this service issued") from exc
+
+
+def _encode_cursor(rowid: int) -> str:
+    return base64.urlsafe_b64encode(str(rowid).encode()).decode().rstrip("=")
+
+
+@router.get("", response_model=IdentityPage)
+def list_identities(
+    state: StateDep,
+    _: ReadKey,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> IdentityPage:
+    """Identities in enrollment order, a page at a time."""
+    after = _decode_cursor(cursor)
+    model_id = state.runtime.model_id if state.runtime else None
+    rows = state.gallery.store.list_identities(limit + 1, after, model_id)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return IdentityPage(
+        items=[identity_out(r) for r in rows], next_cursor=_encode_cursor(rows[-1].rowid) if more else None
+    )
+
+
+@router.get("/{identity_id}", response_model=IdentityOut)
+def get_identity(state: StateDep, _: ReadKey, identity_id: str) -> IdentityOut:
+    """One identity with its faces."""
+    model_id = state.runtime.model_id if state.runtime else None
+    row = state.gallery.store.get_identity(identity_id, model_id)
+    if row is None:
+        raise ServiceError("unknown_identity", f"no identity {identity_id!r}", {"identity_id": identity_id})
+    return identity_out(row)
+
+
+@router.delete("/{identity_id}", response_model=DeleteResponse)
+def delete_identity(state: StateDep, _: AdminKey, identity_id: str) -> DeleteResponse:
+    """Delete an identity with its faces, chips and vectors."""
+    with state.gallery.switch_lock.read():
+        n = state.gallery.delete(identity_id)
+    return DeleteResponse(id=identity_id, deleted_faces=n)

@@ -1,0 +1,70 @@
+"""The model registry over HTTP: list models (read) and switch or roll back the serving one (admin)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from facecore.manifest import ModelManifest
+from service.deps import AdminKey, ReadKey, StateDep
+from service.errors import ServiceError
+from service.schemas import ModelList, ModelOut
+from service.switcher import SwitchJob
+
+router = APIRouter(tags=["models"])
+
+
+def model_out(m: ModelManifest, active_id: str | None, serving_id: str | None) -> ModelOut:
+    """API view of a manifest."""
+    cal = m.calibration
+    return ModelOut(
+        model_id=m.model_id,
+        created=m.created,
+        backbone=m.backbone,
+        loss=m.loss,
+        embedding_dim=m.embedding_dim,
+        calibrated=cal is not None,
+        active=m.model_id == active_id,
+        serving=m.model_id == serving_id,
+        kappa_trained=m.uncertainty.kappa_trained,
+        kappa_min=m.uncertainty.kappa_min,
+        operating_points=[p.model_dump() for p in cal.operating_points] if cal else [],
+        default_operating_point=cal.default_operating_point if cal else None,
+    )
+
+
+@router.get("/v1/models", response_model=ModelList)
+def list_models(state: StateDep, _: ReadKey) -> ModelList:
+    """Every model in the registry, which one is active and which one serves."""
+    registry = state.registry
+    serving = state.runtime.model_id if state.runtime else None
+    active = registry.active_id()
+    models = [model_out(registry.load(mid, verify_checksum=False), active, serving) for mid in registry.model_ids()]
+    return ModelList(serving_model_id=serving, models=models)
+
+
+@router.get("/v1/models/active", response_model=ModelOut)
+def active_model(state: StateDep, _: ReadKey) -> ModelOut:
+    """The serving model with its operating points."""
+    runtime = state.active_runtime()
+    return model_out(runtime.manifest, state.registry.active_id(), runtime.model_id)
+
+
+@router.post("/v1/admin/models/{model_id}/activate", response_model=SwitchJob, status_code=status.HTTP_202_ACCEPTED)
+def activate(state: StateDep, _: AdminKey, model_id: str) -> SwitchJob:
+    """Start switching to model_id: re-embed the gallery into a shadow index, then swap. Poll the job."""
+    return state.switcher.start("activate", model_id)
+
+
+@router.post("/v1/admin/models/rollback", response_model=SwitchJob, status_code=status.HTTP_202_ACCEPTED)
+def rollback(state: StateDep, _: AdminKey) -> SwitchJob:
+    """Start switching back to the previously active model."""
+    return state.switcher.start("rollback")
+
+
+@router.get("/v1/admin/jobs/{job_id}", response_model=SwitchJob)
+def job(state: StateDep, _: AdminKey, job_id: str) -> SwitchJob:
+    """Progress of a model switch."""
+    found = state.switcher.jobs.get(job_id)
+    if found is None:
+        raise ServiceError("unknown_job", f"no job {job_id!r} in this process", {"job_id": job_id})
+    return found

@@ -1,0 +1,46 @@
+"""What the lifespan builds and the routes read: one AppState on ``app.state.dprime``."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from facecore.registry import ModelRegistry
+from service.config import Settings
+from service.errors import ServiceError
+from service.gallery import Gallery
+from service.keys import KeyStore
+from service.metrics import Metrics
+from service.pipeline import FacePipeline
+from service.runtime import ModelRuntime
+
+if TYPE_CHECKING:
+    from service.switcher import ModelSwitcher
+
+
+@dataclass
+class AppState:
+    """Long-lived objects of one app instance."""
+
+    settings: Settings
+    metrics: Metrics
+    registry: ModelRegistry
+    keys: KeyStore
+    pipeline: FacePipeline
+    gallery: Gallery
+    runtime: ModelRuntime | None = None
+    previous_runtime: ModelRuntime | None = None
+    ready: bool = False
+    not_ready_reason: str = "starting"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    switcher: ModelSwitcher = field(init=False)
+
+    def active_runtime(self) -> ModelRuntime:
+        """The model serving requests, or model_not_ready."""
+        runtime = self.runtime
+        if runtime is None or not self.ready:
+            raise ServiceError(
+                "model_not_ready", f"no model is ready: {self.not_ready_reason}", headers={"Retry-After": "5"}
+            )
+        return runtime

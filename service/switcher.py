@@ -1,0 +1,127 @@
+"""Hot model switches: load the target, re-embed the gallery into a shadow index, then swap atomically.
+
+The switch runs as a background job. Requests keep being served by the current model until the swap;
+the final catch-up (faces enrolled during the re-embedding) and the swap happen under the gallery's
+switch lock. The replaced model stays loaded as ``previous_runtime`` and its embeddings stay in SQLite,
+so rolling back needs no re-embedding of the faces it already had.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from facecore.errors import DprimeError
+from service.errors import ServiceError, as_service_error
+from service.runtime import ModelRuntime
+from service.state import AppState
+
+logger = logging.getLogger(__name__)
+
+Action = Literal["activate", "rollback"]
+Status = Literal["running", "succeeded", "failed"]
+
+
+class SwitchJob(BaseModel):
+    """Progress of one model switch."""
+
+    job_id: str
+    action: Action
+    target_model_id: str
+    from_model_id: str | None
+    status: Status
+    faces_done: int = 0
+    faces_total: int = 0
+    error: dict[str, object] | None = None
+    started: datetime
+    finished: datetime | None = None
+
+
+class ModelSwitcher:
+    """Runs at most one switch at a time and remembers every job of this process."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.jobs: dict[str, SwitchJob] = {}
+        self._busy = threading.Lock()
+
+    def start(self, action: Action, target: str | None = None) -> SwitchJob:
+        """Begin switching to ``target`` (activate) or to the previously active model (rollback)."""
+        if action == "rollback":
+            ptr = self.state.registry.pointer()
+            if ptr is None or not ptr.history:
+                raise ServiceError("unknown_model", "nothing to roll back to: no previously active model is recorded")
+            target = ptr.history[-1]
+        if target is None:
+            raise ServiceError("bad_request", "a target model id is required")
+        self.state.registry.load(target, verify_checksum=False)  # unknown ids fail now, with a 404
+        if not self._busy.acquire(blocking=False):
+            raise ServiceError("model_switch_in_progress", "another model switch is running; wait for it to finish")
+        current = self.state.runtime.model_id if self.state.runtime else None
+        job = SwitchJob(
+            job_id=uuid.uuid4().hex[:12],
+            action=action,
+            target_model_id=target,
+            from_model_id=current,
+            status="running",
+            started=datetime.now(UTC),
+        )
+        self.jobs[job.job_id] = job
+        threading.Thread(target=self._run, args=(job,), name=f"switch-{job.job_id}", daemon=True).start()
+        return job
+
+    def _run(self, job: SwitchJob) -> None:
+        try:
+            self._switch(job)
+            job.status = "succeeded"
+            logger.info("model switch %s: now serving %s", job.job_id, job.target_model_id)
+        except Exception as exc:
+            err = as_service_error(exc) if isinstance(exc, DprimeError) else ServiceError("internal_error", str(exc))
+            if not isinstance(exc, DprimeError):
+                logger.exception("model switch %s failed", job.job_id)
+            job.status = "failed"
+            job.error = {"code": err.code, "message": err.message, "details": err.details}
+            logger.error("model switch %s to %s failed: %s", job.job_id, job.target_model_id, err.message)
+        finally:
+            job.finished = datetime.now(UTC)
+            self._busy.release()
+
+    def _switch(self, job: SwitchJob) -> None:
+        state = self.state
+        target = job.target_model_id
+        prev = state.previous_runtime
+        if prev is not None and prev.model_id == target:
+            runtime = prev
+        else:
+            runtime = ModelRuntime.load(state.registry, target, state.settings, state.metrics)
+            runtime.warmup()
+
+        def report(done: int, total: int) -> None:
+            job.faces_done, job.faces_total = done, total
+
+        retired: ModelRuntime | None = None
+        try:
+            state.gallery.reembed_missing(runtime, state.pipeline, report)  # bulk, while serving continues
+            with state.gallery.switch_lock.write():
+                state.gallery.attach(runtime, state.pipeline, report)  # catch-up, shadow index, pin
+                if job.action == "rollback":
+                    state.registry.rollback()
+                else:
+                    state.registry.activate(target)
+                with state.lock:
+                    old = state.runtime
+                    state.runtime = runtime
+                    retired = state.previous_runtime if state.previous_runtime is not runtime else None
+                    state.previous_runtime = old
+                state.metrics.set_active_model(target)
+        except BaseException:
+            if runtime is not prev:
+                runtime.close()
+            raise
+        if retired is not None and retired is not state.runtime:
+            retired.close()
