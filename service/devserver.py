@@ -7,8 +7,8 @@ import os
 
 import uvicorn
 
-from facecore.logs import setup_logging
 from facecore.errors import DprimeError
+from facecore.logs import setup_logging
 from service.config import load_settings
 from service.keys import generate_key
 
