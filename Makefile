@@ -31,7 +31,7 @@ serve: $(VENV)/.serve
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
-	$(BIN)/mypy facecore facepipe service
+	$(BIN)/mypy facecore facepipe service training dprime
 
 ## make test: lint, type checks and the whole test suite (CPU only, no downloads).
 test: lint

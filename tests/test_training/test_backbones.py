@@ -1,0 +1,68 @@
+"""Every registered backbone: output shape, raw (unnormalised) embeddings, head scale, FastPReLU and export."""
+
+import io
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from training.backbones import create_backbone, default_input_size, list_backbones
+from training.backbones.layers import FastPReLU
+
+
+@pytest.mark.parametrize("name", list_backbones())
+def test_backbone_outputs_raw_embeddings(name: str) -> None:
+    torch.manual_seed(0)
+    size = default_input_size(name)
+    model = create_backbone(name, embedding_dim=64).eval()
+    with torch.no_grad():
+        e = model(torch.randn(2, 3, size, size))
+    assert e.shape == (2, 64) and torch.isfinite(e).all()
+    assert not torch.allclose(e.norm(dim=1), torch.ones(2))  # nothing normalises the output
+    scaled = create_backbone(name, embedding_dim=64, head_scale=10.0).eval()
+    scaled.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("head.")}, strict=False)
+    with torch.no_grad():
+        scaled.head.linear.weight.copy_(model.head.linear.weight * 10)
+        assert torch.allclose(
+            scaled(torch.zeros(1, 3, size, size)).norm(), 10 * model(torch.zeros(1, 3, size, size)).norm(), rtol=1e-4
+        )
+
+
+@pytest.mark.parametrize("name", ["tiny", "mobilefacenet", "iresnet18"])
+def test_backbone_exports_to_onnx_with_parity(name: str) -> None:
+    size = default_input_size(name)
+    model = create_backbone(name, embedding_dim=32).eval()
+    x = torch.randn(3, 3, size, size)
+    buf = io.BytesIO()
+    torch.onnx.export(
+        model,
+        (x,),
+        buf,
+        input_names=["images"],
+        output_names=["embedding"],
+        dynamic_axes={"images": {0: "N"}, "embedding": {0: "N"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    sess = ort.InferenceSession(buf.getvalue())
+    out = sess.run(None, {"images": x.numpy()})[0]
+    with torch.no_grad():
+        ref = model(x).numpy()
+    assert np.max(np.linalg.norm(out - ref, axis=1) / np.linalg.norm(ref, axis=1)) < 1e-4
+
+
+def test_fast_prelu_equals_prelu() -> None:
+    ref = torch.nn.PReLU(8)
+    with torch.no_grad():
+        ref.weight.uniform_(-0.5, 0.5)
+    fast = FastPReLU(8)
+    with torch.no_grad():
+        fast.weight.copy_(ref.weight)
+    x = torch.randn(4, 8, 5, 5)
+    assert torch.allclose(fast(x), ref(x), atol=1e-7)
+
+
+def test_unknown_backbone_lists_names() -> None:
+    with pytest.raises(ValueError, match="unknown backbone 'resnet9'; registered: inception_resnet_v1, iresnet100"):
+        create_backbone("resnet9")

@@ -1,0 +1,1 @@
+"""Datasets, samplers and pair protocols for training and evaluation."""
