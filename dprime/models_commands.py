@@ -27,6 +27,18 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_activate)
     p = msub.add_parser("rollback", help="re-activate the previously active model")
     p.set_defaults(handler=_rollback)
+    p = msub.add_parser("import", help="bring your own ONNX face model: write its manifest, optionally calibrate")
+    p.add_argument("onnx", type=Path, help="a face embedding model: one image input, one (N, D) output")
+    p.add_argument("--id", dest="model_id", required=True, help="model id (its folder under --models-dir)")
+    p.add_argument("--input-size", type=int, nargs=2, default=[112, 112], metavar=("H", "W"))
+    p.add_argument("--color", choices=["RGB", "BGR"], default="RGB")
+    p.add_argument("--mean", type=float, nargs=3, default=[127.5, 127.5, 127.5])
+    p.add_argument("--std", type=float, nargs=3, default=[128.0, 128.0, 128.0])
+    p.add_argument("--crop", choices=["template", "box_margin"], default="template")
+    p.add_argument("--margin", type=float, default=32.0, help="box_margin: total margin in source pixels")
+    p.add_argument("--kappa-trained", action="store_true", help="the model's output norm is a trained certainty")
+    p.add_argument("--pairs", action="append", default=[], help="calibrate right away on these pairs")
+    p.set_defaults(handler=_import)
 
 
 def _write(text: str) -> None:
@@ -64,6 +76,25 @@ def _activate(args: argparse.Namespace) -> int:
         ptr.active,
         ptr.active,
     )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from facecore.manifest import BoxMarginCrop, PreprocessSpec, TemplateCrop
+    from training.importer import import_model
+
+    crop = TemplateCrop() if args.crop == "template" else BoxMarginCrop(margin_px=args.margin)
+    spec = PreprocessSpec(
+        input_size=tuple(args.input_size), color_order=args.color, mean=tuple(args.mean), std=tuple(args.std), crop=crop
+    )
+    out = args.models_dir / args.model_id
+    import_model(args.onnx, out, spec, args.model_id, args.kappa_trained)
+    if args.pairs:
+        from training.calibrate import DEFAULT_FAR, calibrate_model, score_pair_sets
+
+        sample = score_pair_sets(out, args.pairs)
+        targets = [DEFAULT_FAR] if sample.impostor.size * DEFAULT_FAR >= 1 else []
+        calibrate_model(out, sample, targets, targets[0] if targets else None)
     return 0
 
 

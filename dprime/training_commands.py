@@ -39,6 +39,147 @@ def register(sub: Any) -> None:
     p.add_argument("--stop-after-steps", type=int, default=None, help="checkpoint and stop after this many steps")
     p.set_defaults(handler=_train)
 
+    p = sub.add_parser("evaluate", help="verification, retrieval and kappa metrics on pair protocols")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="a .pt written by dprime train")
+    src.add_argument("--model", type=Path, help="an exported model directory (model.onnx + manifest.json)")
+    p.add_argument(
+        "--pairs", action="append", required=True, help="lfw:pairs.txt, cfp:pairs_ff.tsv or bin:set.bin (repeatable)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="where report.json and the plots go")
+    p.add_argument("--flip", action="store_true", help="average each image's embedding with its mirror's")
+    p.add_argument("--folds", default=None, help="only these protocol folds, e.g. 4,5")
+    p.add_argument("--detector", default="retinaface")
+    p.add_argument("--cache-dir", type=Path, default=Path(".cache/dprime"), help="detection cache")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for the d' interval")
+    p.set_defaults(handler=_evaluate)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX plus manifest, checked against torch")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="models/<model_id>")
+    p.add_argument("--model-id", default=None, help="default: the --out folder name")
+    p.add_argument(
+        "--faces", type=Path, default=None, help="aligned faces for the parity check (default: training data)"
+    )
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--max-rel-error", type=float, default=1e-4, help="parity bound (refuse above it)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing model in --out")
+    p.set_defaults(handler=_export)
+
+    p = sub.add_parser("calibrate", help="measure thresholds, FAR/FRR, d' and kappa_min into a model's manifest")
+    p.add_argument("model", type=Path, help="models/<model_id>")
+    p.add_argument("--pairs", action="append", default=[], help="lfw:FILE, cfp:FILE or bin:FILE (repeatable)")
+    p.add_argument("--folds", default=None, help="use only these protocol folds, e.g. 1,2,3")
+    p.add_argument(
+        "--all-impostors",
+        type=Path,
+        default=None,
+        metavar="GALLERY",
+        help="score every pair of GALLERY/<identity>/<image> instead of pair files",
+    )
+    p.add_argument("--identities", type=Path, default=None, help="with --all-impostors: only these identities")
+    p.add_argument("--aligned", action="store_true", help="with --all-impostors: the gallery holds aligned crops")
+    p.add_argument(
+        "--far",
+        type=float,
+        action="append",
+        default=None,
+        help="target FAR (repeatable); default 1e-3 when the impostor count resolves it",
+    )
+    p.add_argument("--default-far", type=float, default=None, help="the default operating point's FAR")
+    p.add_argument(
+        "--kappa-budget",
+        type=float,
+        default=0.10,
+        help="kappa_min: the kappa below which the error at the default threshold exceeds this",
+    )
+    p.add_argument(
+        "--check",
+        action="append",
+        default=None,
+        metavar="PAIRS",
+        help="do not calibrate: print the observed FAR/FRR of the manifest's points on PAIRS",
+    )
+    p.add_argument("--detector", default="retinaface")
+    p.add_argument("--cache-dir", type=Path, default=Path(".cache/dprime"))
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.set_defaults(handler=_calibrate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import run_evaluate
+
+    folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    run_evaluate(
+        args.pairs,
+        args.out,
+        args.checkpoint,
+        args.model,
+        args.flip,
+        folds,
+        args.detector,
+        args.cache_dir,
+        args.workers,
+        args.n_boot,
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from training.export import export_checkpoint
+
+    export_checkpoint(args.checkpoint, args.out, args.model_id, args.faces, args.opset, args.max_rel_error, args.force)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from facecore.manifest import load_manifest
+    from training.calibrate import (
+        DEFAULT_FAR,
+        calibrate_model,
+        check_operating_points,
+        score_gallery,
+        score_pair_sets,
+    )
+    from training.data.datasets import read_name_list
+
+    folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    common = {"detector": args.detector, "cache_dir": args.cache_dir, "workers": args.workers}
+    if args.check:
+        sample = score_pair_sets(args.model, args.check, folds, **common)
+        rows = check_operating_points(load_manifest(args.model), sample)
+        sys.stdout.write(json.dumps([r.model_dump() for r in rows], indent=2) + "\n")
+        return 0
+    if args.all_impostors is not None:
+        sample = score_gallery(
+            args.model, args.all_impostors, include=read_name_list(args.identities), aligned=args.aligned, **common
+        )
+    elif args.pairs:
+        sample = score_pair_sets(args.model, args.pairs, folds, **common)
+    else:
+        logger.error("give --pairs, --all-impostors or --check")
+        return 2
+    targets = args.far
+    default = args.default_far
+    if targets is None:
+        resolvable = sample.impostor.size * DEFAULT_FAR >= 1
+        targets = [DEFAULT_FAR] if resolvable else []
+        if not resolvable:
+            logger.warning(
+                "%d impostor pairs cannot resolve FAR %g; only the EER point is calibrated",
+                sample.impostor.size,
+                DEFAULT_FAR,
+            )
+    if default is None and targets:
+        default = targets[0]
+    calibrate_model(args.model, sample, targets, default, args.kappa_budget, args.n_boot)
+    return 0
+
 
 def _align(args: argparse.Namespace) -> int:
     from facecore.manifest import BoxMarginCrop, PreprocessSpec, TemplateCrop

@@ -1,0 +1,202 @@
+"""`dprime calibrate`: values against facecore on a known pair set, refusals, the check mode, BYO models,
+and (with ../shared/data) the honesty check on identity-disjoint splits."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dprime.cli import main
+from facecore.calibration import equal_error_rate, far_at, frr_at, threshold_at_far
+from facecore.decidability import d_prime
+from facecore.manifest import load_manifest
+from facecore.registry import ModelRegistry
+from tests.data import require
+from tests.factories import tiny_onnx_model
+from training.calibrate import check_operating_points, score_gallery
+from training.embedding import OnnxBatchEmbedder, embed_images
+
+
+def gallery_scores(model: Path, gallery: Path) -> tuple[np.ndarray, np.ndarray]:
+    files = sorted(gallery.glob("*/*.png"))
+    e = embed_images(files, OnnxBatchEmbedder(model), None)
+    mu = e / np.linalg.norm(e, axis=1, keepdims=True)
+    labels = np.array([f.parent.name for f in files])
+    iu = np.triu_indices(len(files), 1)
+    s = (mu @ mu.T)[iu]
+    same = labels[iu[0]] == labels[iu[1]]
+    return s[same], s[~same]
+
+
+def test_calibration_values_match_facecore(smoke_model: Path, smoke_gallery: Path, tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    import shutil
+
+    shutil.copytree(smoke_model, model)
+    assert (
+        main(
+            [
+                "calibrate",
+                str(model),
+                "--all-impostors",
+                str(smoke_gallery),
+                "--aligned",
+                "--far",
+                "1e-2",
+                "--far",
+                "1e-3",
+                "--n-boot",
+                "100",
+            ]
+        )
+        == 0
+    )
+    cal = load_manifest(model).calibration
+    assert cal is not None and cal.pair_set.mode == "all_impostors"
+    gen, imp = gallery_scores(model, smoke_gallery)
+    assert (cal.pair_set.n_genuine, cal.pair_set.n_impostor) == (gen.size, imp.size) == (12 * 28, 4224)
+    assert cal.d_prime.value == pytest.approx(d_prime(gen, imp), rel=1e-5)
+    assert cal.eer == pytest.approx(equal_error_rate(gen, imp).eer, abs=1e-6)
+    for p in cal.operating_points:
+        if p.target_far is not None:
+            assert p.threshold == pytest.approx(threshold_at_far(imp, p.target_far), abs=1e-6)
+            assert p.far <= p.target_far and p.far == pytest.approx(far_at(imp, p.threshold), abs=1e-6)
+            assert p.frr == pytest.approx(frr_at(gen, p.threshold), abs=1e-6)
+    assert cal.default_operating_point == "far_1e-2"
+    assert [p.name for p in cal.operating_points] == ["far_1e-2", "far_1e-3", "eer"]
+    u = load_manifest(model).uncertainty
+    assert len(u.kappa_percentiles) == 11 and u.error_budget == 0.10
+    assert (model / "report" / "calibration.html").read_text().count("data:image/png;base64") == 3
+
+
+def test_unresolvable_far_is_refused(smoke_model: Path, smoke_gallery: Path, caplog: pytest.LogCaptureFixture) -> None:
+    before = (smoke_model / "manifest.json").read_text()
+    assert (
+        main(["calibrate", str(smoke_model), "--all-impostors", str(smoke_gallery), "--aligned", "--far", "1e-5"]) == 2
+    )
+    assert "target FAR 1e-05 needs at least 100000 impostor pairs to be resolved, got 4224" in caplog.text
+    assert (smoke_model / "manifest.json").read_text() == before  # nothing written
+
+
+def test_bring_your_own_model_then_serveable(
+    tmp_path: Path, smoke_gallery: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    onnx_file = tmp_path / "theirs.onnx"
+    onnx_file.write_bytes(tiny_onnx_model(dim=8, size=64))
+    models = tmp_path / "models"
+    assert (
+        main(
+            [
+                "models",
+                "--models-dir",
+                str(models),
+                "import",
+                str(onnx_file),
+                "--id",
+                "theirs",
+                "--input-size",
+                "64",
+                "64",
+            ]
+        )
+        == 0
+    )
+    m = load_manifest(models / "theirs")
+    assert m.provenance.source == "import" and not m.uncertainty.kappa_trained and m.embedding_dim == 8
+    assert (
+        main(
+            ["calibrate", str(models / "theirs"), "--all-impostors", str(smoke_gallery), "--aligned", "--n-boot", "50"]
+        )
+        == 0
+    )
+    assert load_manifest(models / "theirs").calibration is not None
+    ModelRegistry(models).activate("theirs")
+    assert (
+        main(
+            [
+                "models",
+                "--models-dir",
+                str(models),
+                "import",
+                str(onnx_file),
+                "--id",
+                "bad",
+                "--input-size",
+                "112",
+                "112",
+            ]
+        )
+        == 2
+    )
+
+
+def test_check_mode_reports_observed_rates(smoke_model: Path, smoke_gallery: Path) -> None:
+    import shutil
+
+    model = smoke_model.parent / "checked"
+    if not model.exists():
+        shutil.copytree(smoke_model, model)
+    main(
+        ["calibrate", str(model), "--all-impostors", str(smoke_gallery), "--aligned", "--far", "1e-2", "--n-boot", "50"]
+    )
+    sample = score_gallery(model, smoke_gallery, aligned=True)
+    rows = check_operating_points(load_manifest(model), sample)
+    by_name = {r.name: r for r in rows}
+    assert by_name["far_1e-2"].observed_far == pytest.approx(by_name["far_1e-2"].calibrated_far)
+    assert by_name["far_1e-2"].observed_within_interval is True and by_name["eer"].target_interval is None
+
+
+def fold_identities(tsv: Path, folds: set[int]) -> set[str]:
+    names = set()
+    for line in tsv.read_text().splitlines()[1:]:
+        a, b, _, fold = line.split("\t")
+        if int(fold) in folds:
+            names.update({a.split("/")[0], b.split("/")[0]})
+    return names
+
+
+@pytest.mark.data
+def test_honesty_on_identity_disjoint_splits(tmp_path: Path) -> None:
+    """Calibrate FAR 1e-3 on CFP identities of folds 1-3, then check on folds 4-5: the observed FAR must lie in
+    the binomial 95 % interval of the target. Uses the bundled model (a face model is needed for it to mean
+    anything)."""
+    cfp = require("cfp_dev")
+    repo_models = Path(__file__).resolve().parents[2] / "models"
+    active = ModelRegistry(repo_models).active_id()
+    if active is None:
+        pytest.skip("no bundled model in models/ to calibrate")
+    source = repo_models / active
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(source, model)
+    calib_ids = fold_identities(cfp / "pairs_ff.tsv", {1, 2, 3})
+    check_ids = fold_identities(cfp / "pairs_ff.tsv", {4, 5})
+    assert not calib_ids & check_ids
+    (tmp_path / "calib.txt").write_text("\n".join(sorted(calib_ids)))
+    cache = tmp_path / "cache"
+    assert (
+        main(
+            [
+                "calibrate",
+                str(model),
+                "--all-impostors",
+                str(cfp),
+                "--identities",
+                str(tmp_path / "calib.txt"),
+                "--far",
+                "1e-3",
+                "--n-boot",
+                "50",
+                "--cache-dir",
+                str(cache),
+            ]
+        )
+        == 0
+    )
+    manifest = load_manifest(model)
+    sample = score_gallery(model, cfp, include=check_ids, cache_dir=cache)
+    row = next(r for r in check_operating_points(manifest, sample) if r.name == "far_1e-3")
+    assert row.n_impostor > 100_000
+    assert row.observed_within_interval, json.dumps(row.model_dump())

@@ -1,0 +1,67 @@
+"""`dprime export`: the artefact, its acceptance checks, and the refusals."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from dprime.cli import main
+from facecore.fileio import sha256_file
+from facecore.manifest import load_manifest
+from training.checkpoint_model import load_trained_model
+from training.export import ExportError, check_acceptance, check_parity, export_onnx
+from tests.factories import tiny_onnx_model
+
+
+def test_export_writes_a_checked_model_and_manifest(smoke_model: Path, smoke_checkpoint: Path) -> None:
+    manifest = load_manifest(smoke_model)  # verifies the sha256 too
+    assert manifest.model_sha256 == sha256_file(smoke_model / "model.onnx")
+    assert (manifest.backbone, manifest.loss, manifest.embedding_dim) == ("tiny", "pd_vmf", 32)
+    assert manifest.preprocess.input_size == (64, 64) and manifest.uncertainty.kappa_trained
+    assert manifest.calibration is None and manifest.provenance.training_config is not None
+    assert manifest.provenance.data_fingerprint and "onnx parity max relative error" in manifest.provenance.notes
+    sess = ort.InferenceSession(str(smoke_model / "model.onnx"))
+    assert [i.shape for i in sess.get_inputs()] == [["batch", 3, 64, 64]]
+    model, _, _ = load_trained_model(smoke_checkpoint)
+    x = np.random.default_rng(0).normal(size=(5, 3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    got = sess.run(None, {"images": x})[0]
+    assert np.max(np.linalg.norm(got - ref, axis=1) / np.linalg.norm(ref, axis=1)) < 1e-4
+    assert not np.allclose(np.linalg.norm(got, axis=1), 1.0)  # raw embedding, not normalised
+
+
+def test_export_refuses_to_overwrite(smoke_model: Path, smoke_checkpoint: Path) -> None:
+    assert main(["export", str(smoke_checkpoint), "--out", str(smoke_model)]) == 2
+
+
+def test_parity_refusal_when_graph_and_weights_disagree(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    model, config, _ = load_trained_model(smoke_checkpoint)
+    export_onnx(model, (64, 64), tmp_path / "m.onnx")
+    with torch.no_grad():
+        model.head.linear.weight.mul_(1.001)  # the torch model drifts from the exported graph
+    batch = np.random.default_rng(1).normal(size=(4, 3, 64, 64)).astype(np.float32)
+    with pytest.raises(ExportError, match=r"max relative error .* > 0.0001; refusing to export"):
+        check_parity(model, tmp_path / "m.onnx", batch, 1e-4)
+
+
+def test_acceptance_rejects_wrong_names_and_opset(tmp_path: Path) -> None:
+    good = tmp_path / "good.onnx"
+    good.write_bytes(tiny_onnx_model(dim=8, size=32))
+    check_acceptance(good, (32, 32), 8, 17)
+    with pytest.raises(ExportError, match="expected 13"):
+        check_acceptance(good, (32, 32), 8, 13)
+    with pytest.raises(ExportError, match=r"gave output shape \(1, 8\); expected \(1, 16\)"):
+        check_acceptance(good, (32, 32), 16, 17)
+    m = onnx.load_from_string(tiny_onnx_model())
+    m.graph.output[0].name = "features"
+    m.graph.node[-1].output[0] = "features"
+    buf = io.BytesIO()
+    onnx.save(m, buf)
+    (tmp_path / "renamed.onnx").write_bytes(buf.getvalue())
+    with pytest.raises(ExportError, match="expected \\['images'\\], \\['embedding'\\]"):
+        check_acceptance(tmp_path / "renamed.onnx", (32, 32), 8, 17)
