@@ -12,9 +12,9 @@ import torch
 from dprime.cli import main
 from facecore.fileio import sha256_file
 from facecore.manifest import load_manifest
+from tests.factories import tiny_onnx_model
 from training.checkpoint_model import load_trained_model
 from training.export import ExportError, check_acceptance, check_parity, export_onnx
-from tests.factories import tiny_onnx_model
 
 
 def test_export_writes_a_checked_model_and_manifest(smoke_model: Path, smoke_checkpoint: Path) -> None:
