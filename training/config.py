@@ -67,6 +67,9 @@ class ModelConfig(_Section):
     dropout: float = Field(default=0.0, ge=0, lt=1)
     init_checkpoint: Path | None = Field(default=None, description="model weights to start from (.pt)")
     freeze_trunk: bool = Field(default=False, description="train only the head (and the loss)")
+    freeze_direction: bool = Field(default=False, description="vmf head: train kappa only, keep directions")
+    head: Literal["linear", "vmf"] = Field(default="linear", description="vmf: separate direction and kappa maps")
+    kappa_init: float = Field(default=20.0, gt=1, description="vmf head: the kappa every face starts at")
 
 
 class LossConfig(_Section):
@@ -87,6 +90,7 @@ class OptimConfig(_Section):
     proxy_lr_mult: float = Field(default=100.0, gt=0)
     kappa_lr_mult: float = Field(default=100.0, gt=0)
     temperature_lr_mult: float = Field(default=10.0, gt=0)
+    kappa_head_lr_mult: float = Field(default=1.0, gt=0, description="vmf head: LR multiplier of its kappa MLP")
     epochs: int = Field(default=10, ge=1)
     steps_per_epoch: int | None = Field(default=None, ge=1, description="default: one pass over the images")
     warmup_epochs: float = Field(default=1.0, ge=0)
@@ -121,8 +125,15 @@ class TrainConfig(_Section):
 def _merge(base: dict[str, Any], diff: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in diff.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "params":
-            out[key] = _merge(out[key], value)
+        old = out.get(key)
+        # A section of another kind (a box crop replacing a template crop) replaces rather than merges.
+        same_kind = (
+            not isinstance(old, dict) or old.get("kind") == value.get("kind", old.get("kind"))
+            if isinstance(value, dict)
+            else False
+        )
+        if isinstance(value, dict) and isinstance(old, dict) and key != "params" and same_kind:
+            out[key] = _merge(old, value)
         else:
             out[key] = value
     return out

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from facecore.calibration import equal_error_rate, roc_auc, tar_at_far
 from facecore.decidability import d_prime_interval
 from facecore.fileio import atomic_write_text
-from facecore.protocols import assign_folds, kfold_accuracy
+from facecore.protocols import kfold_accuracy, stratified_folds
 from facecore.uncertainty import RiskCoverage, pair_certainty, risk_coverage
 from facecore.vmf import embedding_to_vmf
 from training.data.pairs import PairSet
@@ -110,7 +110,8 @@ def evaluate_embeddings(
     scores, certainty = pair_scores(embeddings, pairs)
     same = pairs.same
     gen, imp = scores[same == 1], scores[same == 0]
-    folds = pairs.folds if np.unique(pairs.folds).size >= 2 else assign_folds(pairs.n_pairs, 10)
+    # A single protocol fold (a held-out subset) is split 10 ways by class, so thresholds still come from other pairs.
+    folds = pairs.folds if np.unique(pairs.folds).size >= 2 else stratified_folds(same, 10)
     kfold = kfold_accuracy(scores, same, folds)
     eer = equal_error_rate(gen, imp)
     ids = pairs.pair_identities()

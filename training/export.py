@@ -21,13 +21,13 @@ import numpy.typing as npt
 import onnx
 import onnxruntime as ort
 import torch
+from torch import nn
 
 from facecore.constants import MODEL_FILENAME, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME
 from facecore.errors import DprimeError
 from facecore.fileio import sha256_file
 from facecore.manifest import ModelManifest, OnnxSpec, Provenance, UncertaintyRecord, save_manifest
 from facepipe.tensors import to_input_tensor
-from training.backbones import EmbeddingNet
 from training.checkpoint import package_versions
 from training.checkpoint_model import load_trained_model
 from training.config import TrainConfig
@@ -46,7 +46,20 @@ class ExportError(DprimeError):
     """The exported graph failed a check; nothing was written."""
 
 
-def export_onnx(model: EmbeddingNet, input_size: tuple[int, int], path: Path, opset: int = DEFAULT_OPSET) -> None:
+class FlipAverage(nn.Module):
+    """Mean raw embedding of a face and its horizontal mirror."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """0.5 * (f(x) + f(flip(x)))."""
+        out: torch.Tensor = 0.5 * (self.model(images) + self.model(torch.flip(images, dims=[3])))
+        return out
+
+
+def export_onnx(model: nn.Module, input_size: tuple[int, int], path: Path, opset: int = DEFAULT_OPSET) -> None:
     """Write the model as ONNX with a dynamic batch axis."""
     model.eval()
     dummy = torch.zeros(2, 3, *input_size)
@@ -80,7 +93,7 @@ def parity_faces(config: TrainConfig, faces_dir: Path | None, limit: int = PARIT
     return [c if c.shape[:2] == (h, w) else np.asarray(cv2.resize(c, (w, h)), dtype=np.uint8) for c in crops]
 
 
-def check_parity(model: EmbeddingNet, onnx_path: Path, batch: npt.NDArray[np.float32], max_rel_error: float) -> float:
+def check_parity(model: nn.Module, onnx_path: Path, batch: npt.NDArray[np.float32], max_rel_error: float) -> float:
     """Worst per-face relative error between onnxruntime and torch; raises beyond max_rel_error."""
     with torch.no_grad():
         ref = model(torch.from_numpy(batch)).numpy()
@@ -138,9 +151,15 @@ def export_checkpoint(
     max_rel_error: float = 1e-4,
     force: bool = False,
     notes: Sequence[str] = (),
+    flip_tta: bool = False,
 ) -> ModelManifest:
-    """Export, check, and write ``out/model.onnx`` and ``out/manifest.json`` (uncalibrated)."""
-    model, config, state = load_trained_model(checkpoint)
+    """Export, check, and write ``out/model.onnx`` and ``out/manifest.json`` (uncalibrated).
+
+    With ``flip_tta`` the graph embeds each face and its mirror and returns the mean raw embedding, so every
+    consumer (the service included) gets the test-time augmentation, and kappa shrinks when the two disagree.
+    """
+    trained, config, state = load_trained_model(checkpoint)
+    model: nn.Module = FlipAverage(trained) if flip_tta else trained
     out = Path(out)
     if (out / MODEL_FILENAME).exists() and not force:
         raise ExportError(f"{out} already holds a model; choose another --out or pass --force")
@@ -149,6 +168,8 @@ def export_checkpoint(
         onnx_path = Path(tmp) / MODEL_FILENAME
         export_onnx(model, spec.input_size, onnx_path, opset)
         check_acceptance(onnx_path, spec.input_size, config.model.embedding_dim, opset)
+        if flip_tta:
+            notes = [*notes, "flip test-time augmentation inside the graph (mean of the face and its mirror)"]
         batch = to_input_tensor(parity_faces(config, faces_dir), spec)
         rel = check_parity(model, onnx_path, batch, max_rel_error)
         out.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,8 @@ def build_model(config: TrainConfig) -> EmbeddingNet:
         input_size=config.data.preprocess.input_size[0],
         head_scale=m.head_scale,
         dropout=m.dropout,
+        head=m.head,
+        kappa_init=m.kappa_init,
     )
     if m.init_checkpoint is not None:
         state = load_checkpoint(m.init_checkpoint)
@@ -59,6 +61,12 @@ def build_model(config: TrainConfig) -> EmbeddingNet:
     if m.freeze_trunk:
         for p in model.trunk.parameters():
             p.requires_grad_(False)
+    if m.freeze_direction:
+        direction = getattr(model.head, "direction", None)
+        if direction is None:
+            raise ValueError("model.freeze_direction needs model.head=vmf")
+        for p in direction.parameters():
+            p.requires_grad_(False)
     return model
 
 
@@ -68,17 +76,23 @@ def build_loss(config: TrainConfig, num_classes: int) -> EmbeddingLoss:
 
 
 def param_groups(model: nn.Module, loss: EmbeddingLoss, config: TrainConfig) -> list[dict[str, object]]:
-    """Backbone weights with weight decay; biases, norms and PReLU slopes without; the loss's own groups."""
+    """Backbone weights with weight decay; biases, norms and PReLU slopes without; a vmf head's kappa MLP at its
+    own rate; then the loss's own groups."""
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
+    kappa_head: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+        if name.startswith("head.kappa."):
+            kappa_head.append(p)
+        else:
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
     o = config.optim
     groups: list[dict[str, object]] = [
         {"params": decay, "lr": o.lr, "weight_decay": o.weight_decay, "name": "backbone"},
         {"params": no_decay, "lr": o.lr, "weight_decay": 0.0, "name": "backbone_no_decay"},
+        {"params": kappa_head, "lr": o.lr * o.kappa_head_lr_mult, "weight_decay": o.weight_decay, "name": "kappa_head"},
     ]
     mults = LrMultipliers(proxy=o.proxy_lr_mult, kappa=o.kappa_lr_mult, temperature=o.temperature_lr_mult)
     groups += loss.param_groups(o.lr, mults)

@@ -27,6 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from facepipe.tensors import to_input_tensor
+from training.backbones import EmbeddingNet
 from training.checkpoint import (
     CHECKPOINT_DIR,
     FINAL,
@@ -78,20 +79,57 @@ def init_distributed() -> Dist:
 
 
 class TrainStep(nn.Module):
-    """Model and loss as one module, so DDP synchronises the proxies' gradients with the backbone's."""
+    """Model and loss as one module, so DDP synchronises the proxies' gradients with the backbone's.
 
-    def __init__(self, model: nn.Module, loss: EmbeddingLoss) -> None:
+    With ``features_only`` the inputs are cached trunk features and only the head runs.
+    """
+
+    def __init__(self, model: EmbeddingNet, loss: EmbeddingLoss, features_only: bool = False) -> None:
         super().__init__()
         self.model = model
         self.loss = loss
+        self.features_only = features_only
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor
+        self, inputs: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """(loss, embeddings, stats)."""
-        embeddings = self.model(images)
+        embeddings = self.model.head(inputs) if self.features_only else self.model(inputs)
         out = self.loss(embeddings, labels)
         return out.loss, embeddings, out.stats
+
+
+class TrunkFeatureCache:
+    """A frozen trunk's features of every training image and of its mirror, computed once in eval mode.
+
+    With the trunk frozen, each step then costs only the head: epochs over a large pretrained backbone become
+    seconds on a CPU. Memory is 2 x images x feature_dim floats.
+    """
+
+    def __init__(self, model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig, d: Dist) -> None:
+        model.trunk.eval()
+        plain, mirrored = [], []
+        batch = config.data.identities_per_batch * config.data.images_per_identity
+        idx = np.arange(len(dataset))
+        with torch.no_grad():
+            for start in tqdm(range(0, len(idx), batch), desc="trunk features", disable=not d.main or None):
+                x, _ = batch_tensor(dataset, idx[start : start + batch], config, None)
+                x = x.to(d.device)
+                plain.append(model.trunk(x).float().cpu())
+                mirrored.append(model.trunk(x.flip(-1)).float().cpu())
+        self.plain = torch.cat(plain)
+        self.mirrored = torch.cat(mirrored)
+        self.labels = torch.from_numpy(dataset.labels)
+
+    def batch(self, indices: np.ndarray, flip_seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features of a batch (each sample mirrored with probability 1/2 when flip_seed is given) and labels."""
+        idx = torch.from_numpy(np.asarray(indices, dtype=np.int64))
+        x = self.plain[idx]
+        if flip_seed is not None:
+            gen = torch.Generator().manual_seed(flip_seed)
+            flip = torch.rand(len(idx), generator=gen) < 0.5
+            x = torch.where(flip[:, None], self.mirrored[idx], x)
+        return x, self.labels[idx]
 
 
 def batch_tensor(
@@ -117,7 +155,12 @@ def batch_tensor(
 
 @torch.no_grad()
 def class_mean_directions(
-    model: nn.Module, dataset: FaceDataset, config: TrainConfig, d: Dist, num_classes: int
+    model: EmbeddingNet,
+    dataset: FaceDataset,
+    config: TrainConfig,
+    d: Dist,
+    num_classes: int,
+    cache: TrunkFeatureCache | None = None,
 ) -> torch.Tensor:
     """Per-class mean of unit embeddings over the training set (eval mode, no flips), summed across ranks."""
     was_training = model.training
@@ -127,8 +170,12 @@ def class_mean_directions(
     idx = np.arange(d.rank, len(dataset), d.world)
     batch = config.data.identities_per_batch * config.data.images_per_identity
     for start in tqdm(range(0, len(idx), batch), desc="proxy warm start", disable=not d.main or None):
-        x, y = batch_tensor(dataset, idx[start : start + batch], config, None)
-        e = nn.functional.normalize(model(x.to(d.device)).float(), dim=1).double().cpu()
+        if cache is not None:
+            x, y = cache.batch(idx[start : start + batch], None)
+            e = nn.functional.normalize(model.head(x.to(d.device)).float(), dim=1).double().cpu()
+        else:
+            x, y = batch_tensor(dataset, idx[start : start + batch], config, None)
+            e = nn.functional.normalize(model(x.to(d.device)).float(), dim=1).double().cpu()
         sums.index_add_(0, y, e)
         counts.index_add_(0, y, torch.ones(len(y), dtype=torch.float64))
     if d.world > 1:
@@ -213,6 +260,9 @@ def run_training(config: TrainConfig, out: Path, stop_after_steps: int | None = 
     )
     start_epoch, start_step, global_step = 0, 0, 0
     resume_path = ckpt_dir / LAST
+    finished = resume_path.is_file() and load_checkpoint(resume_path)["epoch"] >= config.optim.epochs
+    # A run that already finished needs no trunk features: it only rewrites final.pt.
+    cache = TrunkFeatureCache(model, dataset, config, d) if config.model.freeze_trunk and not finished else None
     if resume_path.is_file():
         state = load_checkpoint(resume_path)
         model.load_state_dict(state["model"])
@@ -225,9 +275,10 @@ def run_training(config: TrainConfig, out: Path, stop_after_steps: int | None = 
             "resumed from %s at epoch %d step %d (global step %d)", resume_path, start_epoch, start_step, global_step
         )
     elif config.loss.warm_start and loss_fn.uses_proxies:
-        loss_fn.init_proxies(class_mean_directions(model, dataset, config, d, num_classes).to(d.device))
+        means = class_mean_directions(model, dataset, config, d, num_classes, cache)
+        loss_fn.init_proxies(means.to(d.device))
         logger.info("proxies warm-started from class means of %d identities", num_classes)
-    step_module: nn.Module = TrainStep(model, loss_fn)
+    step_module: nn.Module = TrainStep(model, loss_fn, features_only=cache is not None)
     if d.world > 1:
         step_module = nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=False)
     metrics = MetricsLog(out, d.main)
@@ -264,6 +315,8 @@ def run_training(config: TrainConfig, out: Path, stop_after_steps: int | None = 
         }
 
     model.train()
+    if config.model.freeze_trunk:
+        model.trunk.eval()  # frozen means frozen: batch norms keep their running statistics
     for epoch in range(start_epoch, config.optim.epochs):
         batches = sampler.epoch_batches(epoch)
         first = start_step if epoch == start_epoch else 0
@@ -278,7 +331,10 @@ def run_training(config: TrainConfig, out: Path, stop_after_steps: int | None = 
         for step in bar:
             loss_fn.set_epoch(epoch + step / len(batches))
             flip_seed = (config.seed * 1_000_003 + global_step) * d.world + d.rank if config.data.flip else None
-            x, y = batch_tensor(dataset, batches[step], config, flip_seed)
+            if cache is not None:
+                x, y = cache.batch(batches[step], flip_seed)
+            else:
+                x, y = batch_tensor(dataset, batches[step], config, flip_seed)
             with amp:
                 loss, _, stats = step_module(x.to(d.device), y.to(d.device))
             optimizer.zero_grad(set_to_none=True)

@@ -66,3 +66,16 @@ def test_fast_prelu_equals_prelu() -> None:
 def test_unknown_backbone_lists_names() -> None:
     with pytest.raises(ValueError, match="unknown backbone 'resnet9'; registered: inception_resnet_v1, iresnet100"):
         create_backbone("resnet9")
+
+
+def test_vmf_head_separates_direction_and_kappa() -> None:
+    from training.backbones.layers import VmfHead
+
+    head = VmfHead(16, 8, kappa_init=12.0)
+    x = torch.randn(5, 16)
+    e = head(x)
+    assert torch.allclose(e.norm(dim=1), torch.full((5,), 12.0), atol=1e-4)  # every face starts at kappa_init
+    d = head.direction(x)
+    assert torch.allclose(e / e.norm(dim=1, keepdim=True), d / d.norm(dim=1, keepdim=True), atol=1e-6)
+    with pytest.raises(ValueError, match="must exceed kappa_floor"):
+        VmfHead(4, 4, kappa_init=0.5)

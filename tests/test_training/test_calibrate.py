@@ -14,7 +14,7 @@ from facecore.manifest import load_manifest
 from facecore.registry import ModelRegistry
 from tests.data import require
 from tests.factories import tiny_onnx_model
-from training.calibrate import check_operating_points, score_gallery
+from training.calibrate import check_operating_points, concat_samples, score_gallery
 from training.embedding import OnnxBatchEmbedder, embed_images
 
 
@@ -66,7 +66,7 @@ def test_calibration_values_match_facecore(smoke_model: Path, smoke_gallery: Pat
     assert cal.default_operating_point == "far_1e-2"
     assert [p.name for p in cal.operating_points] == ["far_1e-2", "far_1e-3", "eer"]
     u = load_manifest(model).uncertainty
-    assert len(u.kappa_percentiles) == 11 and u.error_budget == 0.10
+    assert len(u.kappa_percentiles) == 11 and u.error_budget == 0.30
     assert (model / "report" / "calibration.html").read_text().count("data:image/png;base64") == 3
 
 
@@ -147,56 +147,26 @@ def test_check_mode_reports_observed_rates(smoke_model: Path, smoke_gallery: Pat
     assert by_name["far_1e-2"].observed_within_interval is True and by_name["eer"].target_interval is None
 
 
-def fold_identities(tsv: Path, folds: set[int]) -> set[str]:
-    names = set()
-    for line in tsv.read_text().splitlines()[1:]:
-        a, b, _, fold = line.split("\t")
-        if int(fold) in folds:
-            names.update({a.split("/")[0], b.split("/")[0]})
-    return names
-
-
 @pytest.mark.data
-def test_honesty_on_identity_disjoint_splits(tmp_path: Path) -> None:
-    """Calibrate FAR 1e-3 on CFP identities of folds 1-3, then check on folds 4-5: the observed FAR must lie in
-    the binomial 95 % interval of the target. Uses the bundled model (a face model is needed for it to mean
-    anything)."""
-    cfp = require("cfp_dev")
+def test_honesty_of_the_bundled_calibration_on_unseen_identities() -> None:
+    """The bundled model was calibrated (FAR 1e-3) on one half of its held-out identities; on the other half,
+    which no training or calibration step saw, the observed FAR must lie in the binomial 95 % interval of the
+    target."""
+    cfp, lfw = require("cfp_dev"), require("lfw_dev")
     repo_models = Path(__file__).resolve().parents[2] / "models"
     active = ModelRegistry(repo_models).active_id()
     if active is None:
-        pytest.skip("no bundled model in models/ to calibrate")
-    source = repo_models / active
-    import shutil
-
-    model = tmp_path / "model"
-    shutil.copytree(source, model)
-    calib_ids = fold_identities(cfp / "pairs_ff.tsv", {1, 2, 3})
-    check_ids = fold_identities(cfp / "pairs_ff.tsv", {4, 5})
-    assert not calib_ids & check_ids
-    (tmp_path / "calib.txt").write_text("\n".join(sorted(calib_ids)))
-    cache = tmp_path / "cache"
-    assert (
-        main(
-            [
-                "calibrate",
-                str(model),
-                "--all-impostors",
-                str(cfp),
-                "--identities",
-                str(tmp_path / "calib.txt"),
-                "--far",
-                "1e-3",
-                "--n-boot",
-                "50",
-                "--cache-dir",
-                str(cache),
-            ]
-        )
-        == 0
+        pytest.skip("no bundled model in models/")
+    model = repo_models / active
+    splits = json.loads((model / "run" / "record.json").read_text())["splits"]
+    check = set(splits["check_cfp"]) | set(splits["check_lfw"])
+    assert not check & (set(splits["train"]) | set(splits["calibrate_cfp"]) | set(splits["calibrate_lfw"]))
+    sample = concat_samples(
+        [
+            score_gallery(model, cfp, include=set(splits["check_cfp"])),
+            score_gallery(model, lfw, include=set(splits["check_lfw"])),
+        ]
     )
-    manifest = load_manifest(model)
-    sample = score_gallery(model, cfp, include=check_ids, cache_dir=cache)
-    row = next(r for r in check_operating_points(manifest, sample) if r.name == "far_1e-3")
+    row = next(r for r in check_operating_points(load_manifest(model), sample) if r.name == "far_1e-3")
     assert row.n_impostor > 100_000
     assert row.observed_within_interval, json.dumps(row.model_dump())

