@@ -43,6 +43,7 @@ class RequestMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["started"] = 1
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
@@ -51,24 +52,38 @@ class RequestMiddleware:
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             await self._too_large(int(length), send_with_id)
         else:
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                # Answer here, inside the request-id wrapper, rather than let the server's outer handler send a
+                # bare 500; the traceback goes to the log only.
+                logger.exception("unhandled error on %s %s request_id=%s", scope["method"], scope["path"], request_id)
+                if status["code"] == 500 and not status.get("started"):
+                    await self._send_json(
+                        send_with_id,
+                        500,
+                        error_body(
+                            "internal_error", "internal error; see the server log with this request's x-request-id"
+                        ),
+                    )
         self._record(scope, request_id, status["code"], time.perf_counter() - start)
 
     async def _too_large(self, length: int, send: Send) -> None:
-        body = json.dumps(
+        await self._send_json(
+            send,
+            413,
             error_body(
                 "image_too_large",
                 f"the request body is {length} bytes; the limit is {self.max_body_bytes} bytes",
                 {"bytes": length, "max_bytes": self.max_body_bytes},
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
+            ),
         )
+
+    @staticmethod
+    async def _send_json(send: Send, status: int, payload: dict[str, object]) -> None:
+        body = json.dumps(payload).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:

@@ -21,8 +21,13 @@ MODELS = REPO / "models"
 def client(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     if ModelRegistry(MODELS).active_id() is None:
         pytest.skip("no bundled model")
-    settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("var"), models_dir=MODELS,  # type: ignore[call-arg]
-                        admin_key="k", providers="cpu")
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("var"),
+        models_dir=MODELS,  # type: ignore[call-arg]
+        admin_key="k",
+        providers="cpu",
+    )
     with TestClient(create_app(settings), headers={"X-API-Key": "k"}) as c:
         yield c
 
@@ -34,13 +39,17 @@ def test_bundled_model_is_active_calibrated_and_intact() -> None:
     assert manifest.calibration is not None and manifest.calibration.default_operating_point == "far_1e-3"
     assert manifest.uncertainty.kappa_trained and manifest.uncertainty.kappa_min is not None
     assert (MODELS / active / "model.onnx").stat().st_size <= 100 * 1024 * 1024
-    assert {e.benchmark.split("[")[0] for e in manifest.evaluation} == {"lfw:pairs_dev.txt", "cfp:pairs_ff.tsv",
-                                                                        "cfp:pairs_fp.tsv"}
+    assert {e.benchmark.split("[")[0] for e in manifest.evaluation} == {
+        "lfw:pairs_dev.txt",
+        "cfp:pairs_ff.tsv",
+        "cfp:pairs_fp.tsv",
+    }
 
 
 def test_same_photo_matches(client: TestClient) -> None:
-    body = client.post("/v1/verify", files={"image_a": ("a.jpg", astronaut_jpeg()),
-                                            "image_b": ("b.jpg", astronaut_variant_jpeg())}).json()
+    body = client.post(
+        "/v1/verify", files={"image_a": ("a.jpg", astronaut_jpeg()), "image_b": ("b.jpg", astronaut_variant_jpeg())}
+    ).json()
     assert body["decision"] == "match" and body["operating_point"]["name"] == "far_1e-3"
 
 
