@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -57,3 +58,27 @@ def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> npt.NDAr
         iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-12)
         order = rest[iou <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class DetectorInput:
+    """An image shrunk to fit a detector and padded (bottom/right) to a multiple of its largest stride."""
+
+    canvas: RgbImage
+    content_hw: tuple[int, int]
+    scale_xy: tuple[float, float]
+
+
+def detector_input(image: RgbImage, max_side: int, align: int) -> DetectorInput:
+    """Downscale so the longer side is at most max_side, then pad to multiples of ``align``.
+
+    ``scale_xy`` maps detector pixels back to source pixels (the padding shares the content's origin).
+    """
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = image if scale == 1.0 else cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    ph, pw = -(-sh // align) * align, -(-sw // align) * align
+    canvas = np.zeros((ph, pw, 3), dtype=np.uint8)
+    canvas[:sh, :sw] = resized
+    return DetectorInput(canvas=canvas, content_hw=(sh, sw), scale_xy=(w / sw, h / sh))

@@ -12,13 +12,12 @@ import importlib.util
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
 from facepipe.decode import RgbImage
-from facepipe.detection import Detection, nms
+from facepipe.detection import Detection, detector_input, nms
 from facepipe.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -77,13 +76,12 @@ class RetinaFaceDetector:
 
     def detect(self, image: RgbImage) -> list[Detection]:
         """Faces with score >= score_threshold after NMS, highest score first."""
-        h, w = image.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        resized = image if scale == 1.0 else cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
-        ph, pw = -(-sh // _ALIGN) * _ALIGN, -(-sw // _ALIGN) * _ALIGN
+        prepared = detector_input(image, self.max_side, _ALIGN)
+        ph, pw = prepared.canvas.shape[:2]
+        sh, sw = prepared.content_hw
         tensor = np.zeros((1, 3, ph, pw), dtype=np.float32)
-        tensor[0, :, :sh, :sw] = (resized[:, :, ::-1].astype(np.float32) - _MEAN_BGR).transpose(2, 0, 1)
+        # Mean-subtract the content only, so the padding stays zero as in the network's training.
+        tensor[0, :, :sh, :sw] = (prepared.canvas[:sh, :sw, ::-1].astype(np.float32) - _MEAN_BGR).transpose(2, 0, 1)
         loc, conf, landms = self.session.run(None, {self.input_name: tensor})
         boxes, scores, points = _decode(loc[0], conf[0], landms[0], ph, pw)
         keep = scores >= self.score_threshold
@@ -92,7 +90,7 @@ class RetinaFaceDetector:
             return []
         idx = nms(boxes, scores, self.nms_threshold)
         # Back to source pixels: the padded network frame shares its origin with the resized image.
-        sx, sy = w / sw, h / sh
+        sx, sy = prepared.scale_xy
         out = []
         for i in idx:
             box = boxes[i] * [sx, sy, sx, sy]

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from facepipe.decode import RgbImage
-from facepipe.detection import Detection
+from facepipe.detection import Detection, detector_input
 from facepipe.errors import ModelLoadError
 
 _ALIGN = 32
@@ -35,19 +35,15 @@ class YuNetDetector:
 
     def detect(self, image: RgbImage) -> list[Detection]:
         """Faces above the score threshold, highest score first."""
-        h, w = image.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        resized = image if scale == 1.0 else cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
-        ph, pw = -(-sh // _ALIGN) * _ALIGN, -(-sw // _ALIGN) * _ALIGN
-        canvas = np.zeros((ph, pw, 3), dtype=np.uint8)
-        canvas[:sh, :sw] = resized[:, :, ::-1]
+        prepared = detector_input(image, self.max_side, _ALIGN)
+        ph, pw = prepared.canvas.shape[:2]
+        canvas = np.ascontiguousarray(prepared.canvas[:, :, ::-1])  # cv2 wants BGR
         with self._lock:
             self._det.setInputSize((pw, ph))
             _, faces = self._det.detect(canvas)
         if faces is None:
             return []
-        sx, sy = w / sw, h / sh
+        sx, sy = prepared.scale_xy
         out = []
         for row in faces[np.argsort(-faces[:, 14])]:
             x, y, bw, bh = row[:4]
