@@ -55,13 +55,22 @@ def risk_coverage(
     if err.size == 0 or err.size != cert.size:
         raise CalibrationError(f"need matching non-empty errors and certainties, got {err.size} and {cert.size}")
     order = np.argsort(-cert, kind="stable")
-    cum = np.cumsum(err[order])
+    cert_sorted, err_sorted = cert[order], err[order]
+    # Pairs of equal certainty are kept in no particular order: within a tie the expected number of errors
+    # kept grows linearly, so a constant certainty gives exactly the random-rejection risk.
+    ends = np.flatnonzero(np.append(cert_sorted[1:] != cert_sorted[:-1], True)) + 1
+    starts = np.concatenate([[0], ends[:-1]])
+    group_err = np.add.reduceat(err_sorted, starts)
+    cum_before = np.concatenate([[0.0], np.cumsum(group_err)[:-1]])
     risks = []
     for c in coverages:
         if not 0 < c <= 1:
             raise CalibrationError(f"coverage must be in (0, 1], got {c}")
         k = max(1, int(np.ceil(c * err.size)))
-        risks.append(float(cum[k - 1] / k))
+        g = int(np.searchsorted(ends, k))  # the tie group holding the k-th kept pair
+        taken = k - starts[g]
+        expected = cum_before[g] + group_err[g] * taken / (ends[g] - starts[g])
+        risks.append(float(expected / k))
     random_risk = float(err.mean())
     aurc = float(np.mean(risks))
     gain = 0.0 if random_risk == 0 else 1.0 - aurc / random_risk
