@@ -84,6 +84,18 @@ class _Builder:
             self.identities.append(identity)
         return self.index[path]
 
+    def pair_set(self, name: str, first: list[int], second: list[int], same: list[int], folds: list[int]) -> PairSet:
+        return PairSet(
+            name=name,
+            images=self.images,
+            identities=self.identities,
+            aligned=False,
+            first=np.asarray(first, dtype=np.int64),
+            second=np.asarray(second, dtype=np.int64),
+            same=np.asarray(same, dtype=np.int64),
+            folds=np.asarray(folds, dtype=np.int64),
+        )
+
 
 def load_lfw_pairs(pairs_file: Path, root: Path | None = None) -> PairSet:
     """LFW's format: a header 'n_folds<TAB>n' then per fold n same lines and n different lines."""
@@ -116,16 +128,7 @@ def load_lfw_pairs(pairs_file: Path, root: Path | None = None) -> PairSet:
         else:
             raise DatasetError(f"{pairs_file}: bad pair line {' '.join(fields)!r}")
     folds = np.arange(len(body)) // (2 * per)
-    return PairSet(
-        name=f"lfw:{pairs_file.name}",
-        images=b.images,
-        identities=b.identities,
-        aligned=False,
-        first=np.asarray(first),
-        second=np.asarray(second),
-        same=np.asarray(same),
-        folds=folds.astype(np.int64),
-    )
+    return b.pair_set(f"lfw:{pairs_file.name}", first, second, same, folds.tolist())
 
 
 def load_cfp_pairs(tsv: Path, root: Path | None = None) -> PairSet:
@@ -145,16 +148,7 @@ def load_cfp_pairs(tsv: Path, root: Path | None = None) -> PairSet:
         second.append(b.add(root / pb, Path(pb).parts[0]))
         same.append(int(s))
         folds.append(int(f))
-    return PairSet(
-        name=f"cfp:{tsv.name}",
-        images=b.images,
-        identities=b.identities,
-        aligned=False,
-        first=np.asarray(first),
-        second=np.asarray(second),
-        same=np.asarray(same),
-        folds=np.asarray(folds),
-    )
+    return b.pair_set(f"cfp:{tsv.name}", first, second, same, folds)
 
 
 def load_bin_pairs(path: Path, n_folds: int = 10) -> PairSet:
