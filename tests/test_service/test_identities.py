@@ -104,12 +104,9 @@ def test_enrollment_survives_a_restart(settings: Settings) -> None:
         assert body["gallery_faces"] == 1
 
 
-def test_unexpected_failures_answer_500_without_internals(settings: Settings) -> None:
+def test_unexpected_failures_answer_500_without_internals(client: TestClient, settings: Settings) -> None:
     import sqlite3
 
-    # Starlette re-raises after answering so servers log the error; the client should only see the answer.
-    client = TestClient(create_app(settings), headers={"X-API-Key": ADMIN_KEY}, raise_server_exceptions=False)
-    client.__enter__()
     enroll(client, "E", [("a.jpg", astronaut_jpeg())])
     # Break the gallery behind the service's back: the next read fails inside SQLite.
     with sqlite3.connect(settings.gallery_path) as conn:
@@ -120,4 +117,3 @@ def test_unexpected_failures_answer_500_without_internals(settings: Settings) ->
     assert body["error"]["code"] == "internal_error" and body["error"]["details"] == {}
     assert "sqlite" not in r.text.lower() and "Traceback" not in r.text
     assert "x-request-id" in body["error"]["message"] and r.headers["x-request-id"]
-    client.__exit__(None, None, None)
