@@ -79,56 +79,24 @@ def test_unresolvable_far_is_refused(smoke_model: Path, smoke_gallery: Path, cap
     assert (smoke_model / "manifest.json").read_text() == before  # nothing written
 
 
-def test_bring_your_own_model_then_serveable(
-    tmp_path: Path, smoke_gallery: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def import_tiny(models: Path, onnx_file: Path, model_id: str, side: int) -> int:
+    """`dprime models import` of an ONNX file with a square input of the given side."""
+    args = ["models", "--models-dir", str(models), "import", str(onnx_file), "--id", model_id]
+    return main([*args, "--input-size", str(side), str(side)])
+
+
+def test_bring_your_own_model_then_serveable(tmp_path: Path, smoke_gallery: Path) -> None:
     onnx_file = tmp_path / "theirs.onnx"
     onnx_file.write_bytes(tiny_onnx_model(dim=8, size=64))
     models = tmp_path / "models"
-    assert (
-        main(
-            [
-                "models",
-                "--models-dir",
-                str(models),
-                "import",
-                str(onnx_file),
-                "--id",
-                "theirs",
-                "--input-size",
-                "64",
-                "64",
-            ]
-        )
-        == 0
-    )
+    assert import_tiny(models, onnx_file, "theirs", 64) == 0
     m = load_manifest(models / "theirs")
     assert m.provenance.source == "import" and not m.uncertainty.kappa_trained and m.embedding_dim == 8
-    assert (
-        main(
-            ["calibrate", str(models / "theirs"), "--all-impostors", str(smoke_gallery), "--aligned", "--n-boot", "50"]
-        )
-        == 0
-    )
+    calibrate = ["calibrate", str(models / "theirs"), "--all-impostors", str(smoke_gallery), "--aligned"]
+    assert main([*calibrate, "--n-boot", "50"]) == 0
     assert load_manifest(models / "theirs").calibration is not None
     ModelRegistry(models).activate("theirs")
-    assert (
-        main(
-            [
-                "models",
-                "--models-dir",
-                str(models),
-                "import",
-                str(onnx_file),
-                "--id",
-                "bad",
-                "--input-size",
-                "112",
-                "112",
-            ]
-        )
-        == 2
-    )
+    assert import_tiny(models, onnx_file, "bad", 112) == 2
 
 
 def test_check_mode_reports_observed_rates(smoke_model: Path, smoke_gallery: Path) -> None:
