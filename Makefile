@@ -41,7 +41,7 @@ lint: $(VENV)/.dev
 test: lint
 	$(BIN)/python -m pytest
 
-## make default-model: rebuild models/facenet-pdvmf-v1 from the registry packages and ../shared/data, end to end.
+## make default-model: rebuild models/facenet-pdvmf-v2 from the registry packages and ../shared/data, end to end.
 default-model: $(VENV)/.dev
 	$(BIN)/python -m training.recipes.default_model
 

@@ -50,8 +50,11 @@ def ours(model_dir: Path, cache: Path) -> Embed:
     return run
 
 
-def facenet(cache: Path, flip: bool) -> Embed:
-    """FaceNet's published weights (our torch port, equal to cv2.dnn to cosine 0.9999999), raw bottleneck output."""
+def facenet(cache: Path, flip: bool, crop: Any = None) -> Embed:
+    """FaceNet's published weights (our torch port, equal to cv2.dnn to cosine 0.9999999), raw bottleneck output.
+
+    ``crop`` replaces FaceNet's own (box + 32 px, clipped) to tell what our crop adds from what training adds.
+    """
     import torch
 
     from facecore.manifest import BoxMarginCrop, PreprocessSpec
@@ -72,7 +75,7 @@ def facenet(cache: Path, flip: bool) -> Embed:
             color_order="RGB",
             mean=(127.5,) * 3,
             std=(128.0,) * 3,
-            crop=BoxMarginCrop(margin_px=32),
+            crop=crop or BoxMarginCrop(margin_px=32),
         )
 
         def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -138,6 +141,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "dprime")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
+    from facecore.manifest import BoxMarginCrop, load_manifest
     from facecore.registry import ModelRegistry
     from training.data.pairs import load_cfp_pairs, load_lfw_pairs
 
@@ -155,6 +159,9 @@ def main() -> int:
         "FaceNet (own preprocessing)": facenet(args.cache, flip=False),
         "FaceNet + mirror TTA": facenet(args.cache, flip=True),
     }
+    crop = load_manifest(model_dir).preprocess.crop
+    if crop != BoxMarginCrop(margin_px=32):
+        models["FaceNet + mirror TTA, our crop"] = facenet(args.cache, flip=True, crop=crop)
     dlib_run = dlib_model(args.cache)
     rows: list[dict[str, Any]] = []
     for bench, (pairs, folds) in protocols.items():

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dprime.crop_args import add_crop_arguments, crop_from_args
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,8 +36,7 @@ def register(sub: Any) -> None:
     p.add_argument("--color", choices=["RGB", "BGR"], default="RGB")
     p.add_argument("--mean", type=float, nargs=3, default=[127.5, 127.5, 127.5])
     p.add_argument("--std", type=float, nargs=3, default=[128.0, 128.0, 128.0])
-    p.add_argument("--crop", choices=["template", "box_margin"], default="template")
-    p.add_argument("--margin", type=float, default=32.0, help="box_margin: total margin in source pixels")
+    add_crop_arguments(p)
     p.add_argument("--kappa-trained", action="store_true", help="the model's output norm is a trained certainty")
     p.add_argument("--pairs", action="append", default=[], help="calibrate right away on these pairs")
     p.set_defaults(handler=_import)
@@ -80,10 +81,10 @@ def _activate(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from facecore.manifest import BoxMarginCrop, PreprocessSpec, TemplateCrop
+    from facecore.manifest import PreprocessSpec
     from training.importer import import_model
 
-    crop = TemplateCrop() if args.crop == "template" else BoxMarginCrop(margin_px=args.margin)
+    crop = crop_from_args(args)
     spec = PreprocessSpec(
         input_size=tuple(args.input_size), color_order=args.color, mean=tuple(args.mean), std=tuple(args.std), crop=crop
     )

@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from dprime.crop_args import add_crop_arguments, crop_from_args
+
 logger = logging.getLogger(__name__)
 
 
@@ -18,9 +20,8 @@ def register(sub: Any) -> None:
     p.add_argument("dst", type=Path, help="aligned crops go to DST/<identity>/<image>.png")
     p.add_argument("--detector", default="retinaface", help="'retinaface', 'retinaface:PATH' or 'yunet:PATH'")
     p.add_argument("--det-score", type=float, default=0.8, help="detector score threshold")
-    p.add_argument("--crop", choices=["template", "box_margin"], default="template")
+    add_crop_arguments(p)
     p.add_argument("--size", type=int, default=112, help="output side in pixels")
-    p.add_argument("--margin", type=float, default=32.0, help="box_margin crops: total margin in source pixels")
     p.add_argument("--multiple-faces", choices=["largest", "reject"], default="largest")
     p.add_argument("--workers", type=int, default=None, help="detector processes (default: all cores)")
     p.set_defaults(handler=_align)
@@ -204,11 +205,11 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _align(args: argparse.Namespace) -> int:
-    from facecore.manifest import BoxMarginCrop, PreprocessSpec, TemplateCrop
+    from facecore.manifest import PreprocessSpec
     from facepipe.detectors import spec_from_string
     from training.align import align_dataset
 
-    crop = TemplateCrop() if args.crop == "template" else BoxMarginCrop(margin_px=args.margin)
+    crop = crop_from_args(args)
     preprocess = PreprocessSpec(
         input_size=(args.size, args.size), color_order="RGB", mean=(0, 0, 0), std=(1, 1, 1), crop=crop
     )

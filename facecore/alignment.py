@@ -68,25 +68,36 @@ def template_warp_matrix(landmarks: npt.ArrayLike, template: str, size: int) -> 
 
 
 def box_margin_matrix(
-    box: npt.ArrayLike, margin_px: float, image_hw: tuple[int, int], out_hw: tuple[int, int]
+    box: npt.ArrayLike,
+    margin_px: float,
+    image_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    margin_ratio: float = 0.0,
+    clip: bool = True,
 ) -> FloatArray:
-    """Affine matrix for a FaceNet-style crop: the box grown by margin_px/2 per side, clipped, then resized.
+    """Affine matrix for a FaceNet-style crop: the box grown by half the margin per side, then resized.
 
     Args:
         box: detector box (x1, y1, x2, y2) in source pixels.
         margin_px: total margin added across each axis, in source pixels.
         image_hw: source image (height, width), for clipping.
         out_hw: crop (height, width).
+        margin_ratio: further total margin across each axis, as a fraction of the box's width / height.
+        clip: clip the grown box to the image (FaceNet's preprocessing); otherwise the crop keeps its shape
+            and whatever falls outside the image is left to the warp's border (black).
     """
     b = np.asarray(box, dtype=np.float64).ravel()
     if b.shape != (4,) or not np.all(np.isfinite(b)):
         raise AlignmentError(f"box must be 4 finite numbers (x1, y1, x2, y2), got {b.tolist()}")
     h, w = image_hw
-    x1 = max(b[0] - margin_px / 2.0, 0.0)
-    y1 = max(b[1] - margin_px / 2.0, 0.0)
-    x2 = min(b[2] + margin_px / 2.0, float(w))
-    y2 = min(b[3] + margin_px / 2.0, float(h))
-    if x2 - x1 < 1.0 or y2 - y1 < 1.0:
+    grow_x = (margin_px + margin_ratio * (b[2] - b[0])) / 2.0
+    grow_y = (margin_px + margin_ratio * (b[3] - b[1])) / 2.0
+    x1, y1, x2, y2 = b[0] - grow_x, b[1] - grow_y, b[2] + grow_x, b[3] + grow_y
+    if clip:
+        x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, float(w)), min(y2, float(h))
+    inside_w = min(x2, float(w)) - max(x1, 0.0)
+    inside_h = min(y2, float(h)) - max(y1, 0.0)
+    if inside_w < 1.0 or inside_h < 1.0:
         raise AlignmentError(f"box {b.tolist()} leaves no area inside a {w}x{h} image")
     sx = out_hw[1] / (x2 - x1)
     sy = out_hw[0] / (y2 - y1)

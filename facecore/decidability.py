@@ -141,6 +141,14 @@ def _pair_replicates(gen: FloatArray, imp: FloatArray, n_boot: int, rng: np.rand
     return out
 
 
+def _identity_index(
+    genuine_ids: npt.NDArray[np.generic], impostor_ids: npt.NDArray[np.generic]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], int]:
+    """Integer identity of each genuine pair (n_g,) and of both sides of each impostor pair (n_i, 2)."""
+    labels, inverse = np.unique(np.concatenate([genuine_ids.ravel(), impostor_ids.ravel()]), return_inverse=True)
+    return inverse[: genuine_ids.size], inverse[genuine_ids.size :].reshape(-1, 2), int(labels.size)
+
+
 def _identity_replicates(
     gen: FloatArray,
     imp: FloatArray,
@@ -153,12 +161,54 @@ def _identity_replicates(
         raise CalibrationError(f"genuine_ids must have shape {gen.shape}, got {genuine_ids.shape}")
     if impostor_ids.shape != (imp.size, 2):
         raise CalibrationError(f"impostor_ids must have shape {(imp.size, 2)}, got {impostor_ids.shape}")
-    labels, inverse = np.unique(np.concatenate([genuine_ids.ravel(), impostor_ids.ravel()]), return_inverse=True)
-    g_idx = inverse[: gen.size]
-    i_idx = inverse[gen.size :].reshape(-1, 2)
-    n_ids = labels.size
+    g_idx, i_idx, n_ids = _identity_index(genuine_ids, impostor_ids)
     out = np.empty(n_boot)
     for b in range(n_boot):
         counts = rng.multinomial(n_ids, np.full(n_ids, 1.0 / n_ids)).astype(np.float64)
         out[b] = _d_prime_weighted(gen, counts[g_idx], imp, counts[i_idx[:, 0]] * counts[i_idx[:, 1]])
     return out
+
+
+def far_identity_interval(
+    impostor: npt.ArrayLike,
+    impostor_ids: npt.ArrayLike,
+    threshold: float,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of the FAR at ``threshold`` when the people, not the pairs, are resampled.
+
+    Impostor pairs that share a person are not independent (one look-alike raises many pairs at once), so a
+    binomial interval over pairs is too narrow to judge whether a threshold holds on other people; this one
+    resamples identities with replacement, each pair weighted by the product of its two identities' draws.
+
+    Args:
+        impostor: impostor scores (n_i,).
+        impostor_ids: the two identity labels of each impostor pair (n_i, 2).
+        threshold: accept when score >= threshold.
+        n_boot: number of bootstrap replicates.
+        confidence: coverage of the interval, in (0, 1).
+        seed: seed of the replicate generator.
+    """
+    imp = as_scores(impostor, "impostor", min_count=2)
+    ids = np.asarray(impostor_ids)
+    if ids.shape != (imp.size, 2):
+        raise CalibrationError(f"impostor_ids must have shape {(imp.size, 2)}, got {ids.shape}")
+    if not 0.0 < confidence < 1.0:
+        raise CalibrationError(f"confidence must be in (0, 1), got {confidence}")
+    if n_boot < 10:
+        raise CalibrationError(f"n_boot must be >= 10, got {n_boot}")
+    _, i_idx, n_ids = _identity_index(np.empty(0, dtype=ids.dtype), ids)
+    accepted = (imp >= threshold).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    reps = np.empty(n_boot)
+    for b in range(n_boot):
+        counts = rng.multinomial(n_ids, np.full(n_ids, 1.0 / n_ids)).astype(np.float64)
+        w = counts[i_idx[:, 0]] * counts[i_idx[:, 1]]
+        total = w.sum()
+        reps[b] = np.nan if total == 0 else float(w @ accepted / total)
+    reps = reps[np.isfinite(reps)]
+    tail = 0.5 * (1.0 - confidence)
+    low, high = np.quantile(reps, [tail, 1.0 - tail])
+    return float(low), float(high)

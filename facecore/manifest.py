@@ -46,10 +46,17 @@ class TemplateCrop(_Record):
 
 
 class BoxMarginCrop(_Record):
-    """Detector box grown by ``margin_px`` (total, in source pixels, half per side), then resized (FaceNet)."""
+    """Detector box grown by a margin (half per side), then resized to the input (FaceNet's crop).
+
+    FaceNet's own preprocessing adds ``margin_px`` source pixels and clips to the photo. On tight face crops
+    (CFP, ID photos) clipping removes the margin and stretches the face, so a model may instead ask for a
+    margin relative to the box and black padding outside the photo, which keeps the face's scale fixed.
+    """
 
     kind: Literal["box_margin"] = "box_margin"
-    margin_px: float = Field(ge=0)
+    margin_px: float = Field(default=0.0, ge=0, description="total margin across each axis, in source pixels")
+    margin_ratio: float = Field(default=0.0, ge=0, description="total margin across each axis, as a box fraction")
+    clip: bool = Field(default=True, description="clip to the photo (true) or pad with black outside it (false)")
 
 
 CropSpec = Annotated[TemplateCrop | BoxMarginCrop, Field(discriminator="kind")]

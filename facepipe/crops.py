@@ -65,7 +65,9 @@ def crop_matrix(
             raise AlignmentError(f"a template crop needs a square input, got {out_h}x{out_w}")
         return template_warp_matrix(detection.landmarks, crop.template, out_w)
     if isinstance(crop, BoxMarginCrop):
-        return box_margin_matrix(detection.box, crop.margin_px * source_scale, image_hw, (out_h, out_w))
+        return box_margin_matrix(
+            detection.box, crop.margin_px * source_scale, image_hw, (out_h, out_w), crop.margin_ratio, crop.clip
+        )
     raise AlignmentError(f"unknown crop kind {crop!r}")
 
 

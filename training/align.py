@@ -27,6 +27,7 @@ from training.faces import find_faces, load_image
 logger = logging.getLogger(__name__)
 
 REPORT_NAME = "align_report.json"
+SPEC_NAME = "align_spec.json"
 
 
 class RejectedImage(BaseModel):
@@ -35,6 +36,13 @@ class RejectedImage(BaseModel):
     path: str
     reason: str
     message: str = ""
+
+
+class AlignSpec(BaseModel):
+    """How a folder's crops are cut; extra keys (a full report's) are ignored when reading one back."""
+
+    preprocess: PreprocessSpec
+    detector: DetectorSpec
 
 
 class AlignReport(BaseModel):
@@ -67,6 +75,26 @@ def output_path(dst: Path, src: Path, image: Path) -> Path:
     return dst / rel.parent / (rel.stem + ".png")
 
 
+def check_same_recipe(dst: Path, preprocess: PreprocessSpec, detector: DetectorSpec) -> None:
+    """Refuse to resume into a folder whose crops were cut another way; record this run's way otherwise.
+
+    Resuming skips every crop already written, so a changed crop or detector would silently mix two
+    preprocessings in one training set.
+    """
+    spec = AlignSpec(preprocess=preprocess, detector=detector)
+    for name in (SPEC_NAME, REPORT_NAME):
+        path = dst / name
+        if path.is_file():
+            earlier = AlignSpec.model_validate_json(path.read_text())
+            if earlier != spec:
+                raise DatasetError(
+                    f"{dst} holds crops made with {earlier.model_dump_json()}, not {spec.model_dump_json()}; "
+                    "align into an empty folder or delete this one"
+                )
+    dst.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(dst / SPEC_NAME, spec.model_dump_json(indent=2) + "\n")
+
+
 def align_dataset(
     src: Path,
     dst: Path,
@@ -78,6 +106,7 @@ def align_dataset(
     """Align src into dst and write the report; returns it."""
     src, dst = Path(src), Path(dst)
     images = source_images(src)
+    check_same_recipe(dst, preprocess, detector)
     # Earlier rejections have no output, so a resumed run re-examines them and this run's report is complete.
     todo = [p for p in images if not output_path(dst, src, p).is_file()]
     counts: Counter[str] = Counter(skipped=len(images) - len(todo), aligned=0)

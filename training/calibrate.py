@@ -31,7 +31,7 @@ from facecore.calibration import (
     operating_point,
 )
 from facecore.constants import REPORT_DIRNAME
-from facecore.decidability import d_prime_interval, score_stats
+from facecore.decidability import d_prime_interval, far_identity_interval, score_stats
 from facecore.errors import CalibrationError
 from facecore.manifest import (
     CalibrationRecord,
@@ -277,7 +277,9 @@ class CheckRow(BaseModel):
     """Observed error rates of one operating point on a held-out sample.
 
     ``target_interval`` is the central 95 % range of the FAR a sample of this many impostor pairs would show
-    if the true FAR were the target (binomial); an honest calibration's observed FAR falls inside it.
+    if the true FAR were the target and the pairs were independent (binomial). Pairs that share people are
+    not, so ``observed_interval`` resamples the people instead (a 95 % identity bootstrap of the observed FAR);
+    a calibration holds on these people when the target lies inside it (``target_within_observed_interval``).
     """
 
     name: str
@@ -287,6 +289,8 @@ class CheckRow(BaseModel):
     observed_far: float
     target_interval: tuple[float, float] | None
     observed_within_interval: bool | None
+    observed_interval: tuple[float, float] | None = None
+    target_within_observed_interval: bool | None = None
     observed_frr: float
     n_genuine: int
     n_impostor: int
@@ -298,7 +302,7 @@ def binomial_interval(rate: float, n: int, confidence: float = 0.95) -> tuple[fl
     return float(lo) / n, float(hi) / n
 
 
-def check_operating_points(manifest: ModelManifest, sample: ScoredPairs) -> list[CheckRow]:
+def check_operating_points(manifest: ModelManifest, sample: ScoredPairs, n_boot: int = 1000) -> list[CheckRow]:
     """Observed FAR/FRR of each operating point on another sample; is each target inside the FAR interval?"""
     if manifest.calibration is None:
         raise CalibrationError(f"model {manifest.model_id!r} is not calibrated")
@@ -307,6 +311,9 @@ def check_operating_points(manifest: ModelManifest, sample: ScoredPairs) -> list
     for p in manifest.calibration.operating_points:
         observed = float(np.count_nonzero(imp >= p.threshold) / imp.size)
         interval = None if p.target_far is None else binomial_interval(p.target_far, imp.size)
+        by_people = None
+        if p.target_far is not None and sample.impostor_ids is not None:
+            by_people = far_identity_interval(imp, sample.impostor_ids, p.threshold, n_boot=n_boot)
         rows.append(
             CheckRow(
                 name=p.name,
@@ -316,6 +323,10 @@ def check_operating_points(manifest: ModelManifest, sample: ScoredPairs) -> list
                 observed_far=observed,
                 target_interval=interval,
                 observed_within_interval=None if interval is None else bool(interval[0] <= observed <= interval[1]),
+                observed_interval=by_people,
+                target_within_observed_interval=(
+                    None if by_people is None or p.target_far is None else by_people[0] <= p.target_far <= by_people[1]
+                ),
                 observed_frr=frr_at(gen, p.threshold),
                 n_genuine=int(gen.size),
                 n_impostor=int(imp.size),

@@ -67,8 +67,12 @@ class ModelConfig(_Section):
     dropout: float = Field(default=0.0, ge=0, lt=1)
     init_checkpoint: Path | None = Field(default=None, description="model weights to start from (.pt)")
     freeze_trunk: bool = Field(default=False, description="train only the head (and the loss)")
-    freeze_direction: bool = Field(default=False, description="vmf head: train kappa only, keep directions")
-    head: Literal["linear", "vmf"] = Field(default="linear", description="vmf: separate direction and kappa maps")
+    freeze_direction: bool = Field(default=False, description="vmf heads: train kappa only, keep directions")
+    head: Literal["linear", "vmf", "vmf_mirror"] = Field(
+        default="linear",
+        description="vmf: separate direction and kappa maps; vmf_mirror: embeds the face and its mirror, kappa from "
+        "their agreement",
+    )
     kappa_init: float = Field(default=20.0, gt=1, description="vmf head: the kappa every face starts at")
 
 

@@ -159,6 +159,8 @@ def export_checkpoint(
     consumer (the service included) gets the test-time augmentation, and kappa shrinks when the two disagree.
     """
     trained, config, state = load_trained_model(checkpoint)
+    if flip_tta and trained.views == 2:
+        raise ExportError(f"head {config.model.head!r} already embeds each face with its mirror; drop flip TTA")
     model: nn.Module = FlipAverage(trained) if flip_tta else trained
     out = Path(out)
     if (out / MODEL_FILENAME).exists() and not force:
@@ -170,6 +172,8 @@ def export_checkpoint(
         check_acceptance(onnx_path, spec.input_size, config.model.embedding_dim, opset)
         if flip_tta:
             notes = [*notes, "flip test-time augmentation inside the graph (mean of the face and its mirror)"]
+        if trained.views == 2:
+            notes = [*notes, "the graph embeds each face and its mirror; kappa follows how well the two agree"]
         batch = to_input_tensor(parity_faces(config, faces_dir), spec)
         rel = check_parity(model, onnx_path, batch, max_rel_error)
         out.mkdir(parents=True, exist_ok=True)

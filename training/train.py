@@ -120,10 +120,13 @@ class TrunkFeatureCache:
         self.plain = torch.cat(plain)
         self.mirrored = torch.cat(mirrored)
         self.labels = torch.from_numpy(dataset.labels)
+        self.views = model.views
 
     def batch(self, indices: np.ndarray, flip_seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Features of a batch (each sample mirrored with probability 1/2 when flip_seed is given) and labels."""
         idx = torch.from_numpy(np.asarray(indices, dtype=np.int64))
+        if self.views == 2:  # the head takes both views; mirroring would only swap them
+            return torch.stack([self.plain[idx], self.mirrored[idx]], dim=1), self.labels[idx]
         x = self.plain[idx]
         if flip_seed is not None:
             gen = torch.Generator().manual_seed(flip_seed)

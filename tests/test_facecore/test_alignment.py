@@ -47,6 +47,18 @@ def test_box_margin_matrix_equals_crop_then_resize() -> None:
     assert np.allclose(clipped[:, :2], np.diag([0.1, 0.1]))
 
 
+def test_relative_unclipped_margin_keeps_the_face_scale() -> None:
+    # A tight photo: the box fills it. Clipping would stretch the box over the whole crop; unclipped, the box
+    # (100 x 120, grown 30 % of its size) keeps its place and proportions, with the border outside the photo.
+    m = box_margin_matrix([0, 0, 100, 120], 0, (120, 100), (156, 130), margin_ratio=0.3, clip=False)
+    corners = np.array([[-15 - 0.5, -18 - 0.5, 1], [115 - 0.5, 138 - 0.5, 1]]) @ m.T
+    assert np.allclose(corners, [[-0.5, -0.5], [129.5, 155.5]])
+    assert np.allclose(m[:, :2], np.eye(2))
+    # Pixel and relative margins add up: 20 px + 20 % of 100 px = 40 px across, 20 per side.
+    both = box_margin_matrix([100, 100, 200, 200], 20, (400, 400), (140, 140), margin_ratio=0.2)
+    assert np.allclose(both, [[1, 0, -80], [0, 1, -80]])
+
+
 def test_errors_name_the_problem() -> None:
     with pytest.raises(AlignmentError, match=r"need 5 landmarks of shape \(5, 2\), got \(4, 2\)"):
         template_warp_matrix(np.zeros((4, 2)), "arcface_112", 112)

@@ -20,7 +20,7 @@ from facecore.calibration import (
     tar_at_far,
     threshold_at_far,
 )
-from facecore.decidability import d_prime, d_prime_interval, score_stats
+from facecore.decidability import d_prime, d_prime_interval, far_identity_interval, score_stats
 from facecore.errors import CalibrationError
 
 
@@ -150,6 +150,24 @@ def test_d_prime_interval_covers_and_identity_bootstrap_is_wider() -> None:
     assert (ids.high - ids.low) > 1.5 * (pairs.high - pairs.low)
     stats = score_stats(gen, "genuine")
     assert stats.count == 400 and stats.std == pytest.approx(np.std(gen, ddof=1))
+
+
+def test_far_identity_interval_widens_when_false_accepts_share_a_person() -> None:
+    rng = np.random.default_rng(4)
+    people = np.array([f"p{i}" for i in range(60)])
+    iu = np.triu_indices(60, 1)
+    ids = np.stack([people[iu[0]], people[iu[1]]], axis=1)  # every impostor pair among 60 people: 1,770
+    scores = rng.normal(size=len(ids))
+    spread = scores >= np.sort(scores)[-59]  # 59 false accepts (FAR 1/30) spread over everyone
+    low, high = far_identity_interval(np.where(spread, 1.0, 0.0), ids, 0.5, n_boot=400)
+    assert low < 1 / 30 < high and high - low < 0.035
+    # As many false accepts, all involving one look-alike person: whether that person is drawn decides the
+    # FAR, so the interval is several times wider and reaches zero.
+    lookalike = (ids == "p0").any(axis=1)  # p0's 59 pairs
+    lk_low, lk_high = far_identity_interval(np.where(lookalike, 1.0, 0.0), ids, 0.5, n_boot=400)
+    assert lk_low == 0.0 and lk_high - lk_low > 3 * (high - low)
+    with pytest.raises(CalibrationError, match=r"impostor_ids must have shape \(1770, 2\)"):
+        far_identity_interval(scores, ids[:10], 0.5)
 
 
 def test_bayes_threshold_references_and_cost_direction() -> None:

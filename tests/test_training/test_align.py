@@ -43,3 +43,22 @@ def test_align_writes_crops_reports_rejects_and_resumes(tmp_path: Path) -> None:
     assert not list(dst.rglob("*.tmp.png"))
     box = decode_image((dst / "crowd/two.png").read_bytes(), 10**6, 10**6)
     assert np.abs(box.astype(int) - crop.astype(int)).mean() < 25  # the larger face is the same astronaut
+
+
+def test_align_refuses_to_mix_crops_and_pads_unclipped_margins(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "eileen").mkdir(parents=True)
+    (src / "eileen" / "a.jpg").write_bytes(astronaut_jpeg())
+    assert main(["align", str(src), str(dst), "--workers", "1"]) == 0
+    before = (dst / "eileen" / "a.png").read_bytes()
+    relative = ["--crop", "box_margin", "--margin", "0", "--margin-ratio", "3", "--no-clip", "--size", "160"]
+    # A resumed run would skip the existing template crop and mix two preprocessings: refused, nothing touched.
+    assert main(["align", str(src), str(dst), *relative, "--workers", "1"]) == 2
+    assert (dst / "eileen" / "a.png").read_bytes() == before
+    other = tmp_path / "box"
+    assert main(["align", str(src), str(other), *relative, "--workers", "1"]) == 0
+    crop = decode_image((other / "eileen" / "a.png").read_bytes(), 10**6, 10**6)
+    spec = json.loads((other / "align_spec.json").read_text())
+    assert spec["preprocess"]["crop"] == {"kind": "box_margin", "margin_px": 0.0, "margin_ratio": 3.0, "clip": False}
+    # The box grown fourfold reaches past the photo's top edge: padded black there, never stretched.
+    assert crop.shape == (160, 160, 3) and crop[:4].max() == 0 and crop[70:90, 70:90].mean() > 40

@@ -1,11 +1,13 @@
 """Every registered backbone: output shape, raw (unnormalised) embeddings, head scale, FastPReLU and export."""
 
 import io
+import math
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from torch import nn
 
 from training.backbones import create_backbone, default_input_size, list_backbones
 from training.backbones.layers import FastPReLU
@@ -79,3 +81,42 @@ def test_vmf_head_separates_direction_and_kappa() -> None:
     assert torch.allclose(e / e.norm(dim=1, keepdim=True), d / d.norm(dim=1, keepdim=True), atol=1e-6)
     with pytest.raises(ValueError, match="must exceed kappa_floor"):
         VmfHead(4, 4, kappa_init=0.5)
+
+
+def test_mirror_vmf_head_ranks_kappa_by_agreement_of_the_views() -> None:
+    from training.backbones.layers import MirrorVmfHead, resultant_and_gap
+
+    head = MirrorVmfHead(16, 8, kappa_init=12.0, agreement_init=5.0)
+    x = torch.randn(4, 16)
+    # Views that agree more (the mirror drifts less from the face) get a larger kappa, whatever the face.
+    drift = torch.randn(4, 16)
+    views = torch.stack([x, x + torch.tensor([0.01, 0.1, 0.3, 1.0])[:, None] * drift], dim=1)
+    e = head(views)
+    kappa = e.norm(dim=1)
+    assert torch.all(kappa[:-1] > kappa[1:])
+    units = nn.functional.normalize(head.direction(views), dim=-1)
+    mean = units.mean(dim=1)
+    assert torch.allclose(e / kappa[:, None], mean / mean.norm(dim=1, keepdim=True), atol=1e-6)
+    # kappa_init where the views' agreement -log(1 - R) equals agreement_init
+    gap = math.exp(-5.0)
+    with torch.no_grad():
+        kappa_at_init = float(head.kappa(torch.tensor([[1 - gap]]), torch.tensor([[gap]])))
+    assert math.isclose(kappa_at_init, 12.0, rel_tol=1e-5)
+    # The gap 1 - R comes from the views' spread, exact where 1 - R in float32 would lose its digits.
+    a = nn.functional.normalize(torch.randn(1, 8, dtype=torch.float64), dim=1)
+    b = nn.functional.normalize(a + 1e-3 * torch.randn(1, 8, dtype=torch.float64), dim=1)
+    _, r64, _ = resultant_and_gap(torch.stack([a, b], dim=1))
+    _, _, gap32 = resultant_and_gap(torch.stack([a, b], dim=1).float())
+    assert math.isclose(float(gap32), float(1 - r64), rel_tol=1e-4)
+    with pytest.raises(ValueError, match="must exceed kappa_floor"):
+        MirrorVmfHead(4, 4, kappa_init=0.5)
+
+
+def test_a_mirror_head_network_embeds_a_face_and_its_mirror_alike() -> None:
+    model = create_backbone("tiny", 16, head="vmf_mirror").eval()
+    x = torch.randn(3, 3, 112, 112)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model(x.flip(3)), atol=1e-5)
+        # Equal to the head on the trunk's features of both views.
+        views = torch.stack([model.trunk(x), model.trunk(x.flip(3))], dim=1)
+        assert torch.allclose(model(x), model.head(views), atol=1e-5)

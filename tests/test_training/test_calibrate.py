@@ -58,11 +58,13 @@ def test_calibration_values_match_facecore(smoke_model: Path, smoke_gallery: Pat
     assert (cal.pair_set.n_genuine, cal.pair_set.n_impostor) == (gen.size, imp.size) == (12 * 28, 4224)
     assert cal.d_prime.value == pytest.approx(d_prime(gen, imp), rel=1e-5)
     assert cal.eer == pytest.approx(equal_error_rate(gen, imp).eer, abs=1e-6)
+    # These scores are recomputed in other batches, so they may differ from calibration's in the last float
+    # bits: the threshold sits just above an impostor score, and that one pair may land on either side.
     for p in cal.operating_points:
         if p.target_far is not None:
             assert p.threshold == pytest.approx(threshold_at_far(imp, p.target_far), abs=1e-6)
-            assert p.far <= p.target_far and p.far == pytest.approx(far_at(imp, p.threshold), abs=1e-6)
-            assert p.frr == pytest.approx(frr_at(gen, p.threshold), abs=1e-6)
+            assert p.far <= p.target_far and p.far == pytest.approx(far_at(imp, p.threshold), abs=1.01 / imp.size)
+            assert p.frr == pytest.approx(frr_at(gen, p.threshold), abs=1.01 / gen.size)
     assert cal.default_operating_point == "far_1e-2"
     assert [p.name for p in cal.operating_points] == ["far_1e-2", "far_1e-3", "eer"]
     u = load_manifest(model).uncertainty
@@ -113,13 +115,16 @@ def test_check_mode_reports_observed_rates(smoke_model: Path, smoke_gallery: Pat
     by_name = {r.name: r for r in rows}
     assert by_name["far_1e-2"].observed_far == pytest.approx(by_name["far_1e-2"].calibrated_far)
     assert by_name["far_1e-2"].observed_within_interval is True and by_name["eer"].target_interval is None
+    low, high = by_name["far_1e-2"].observed_interval or (1.0, 0.0)
+    assert low <= by_name["far_1e-2"].observed_far <= high
+    assert by_name["far_1e-2"].target_within_observed_interval is True
 
 
 @pytest.mark.data
 def test_honesty_of_the_bundled_calibration_on_unseen_identities() -> None:
     """The bundled model was calibrated (FAR 1e-3) on one half of its held-out identities; on the other half,
-    which no training or calibration step saw, the observed FAR must lie in the binomial 95 % interval of the
-    target."""
+    which no training or calibration step saw, the target must lie in the 95 % identity-bootstrap interval of
+    the observed FAR (a binomial interval over pairs ignores that pairs sharing a person move together)."""
     cfp, lfw = require("cfp_dev"), require("lfw_dev")
     repo_models = Path(__file__).resolve().parents[2] / "models"
     active = ModelRegistry(repo_models).active_id()
@@ -137,4 +142,4 @@ def test_honesty_of_the_bundled_calibration_on_unseen_identities() -> None:
     )
     row = next(r for r in check_operating_points(load_manifest(model), sample) if r.name == "far_1e-3")
     assert row.n_impostor > 100_000
-    assert row.observed_within_interval, json.dumps(row.model_dump())
+    assert row.target_within_observed_interval, json.dumps(row.model_dump())

