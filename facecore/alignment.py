@@ -31,7 +31,7 @@ def estimate_similarity_transform(src: npt.ArrayLike, dst: npt.ArrayLike) -> Flo
     Umeyama (1991), without reflection. Returns the 2x3 matrix M with dst ~ M @ [x, y, 1].
 
     >>> M = estimate_similarity_transform([[0, 0], [1, 0], [0, 1]], [[1, 1], [3, 1], [1, 3]])
-    >>> np.round(M, 6).tolist()
+    >>> (np.round(M, 6) + 0.0).tolist()  # + 0.0 turns an SVD's -0.0 into 0.0
     [[2.0, 0.0, 1.0], [0.0, 2.0, 1.0]]
     """
     s = np.asarray(src, dtype=np.float64)
