@@ -7,6 +7,7 @@ identities (a two-way cluster bootstrap) rather than pairs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -108,10 +109,7 @@ def d_prime_interval(
     """
     gen = as_scores(genuine, "genuine", min_count=2)
     imp = as_scores(impostor, "impostor", min_count=2)
-    if not 0.0 < confidence < 1.0:
-        raise CalibrationError(f"confidence must be in (0, 1), got {confidence}")
-    if n_boot < 10:
-        raise CalibrationError(f"n_boot must be >= 10, got {n_boot}")
+    _check_bootstrap(n_boot, confidence)
     rng = np.random.default_rng(seed)
     value = d_prime(gen, imp)
     if (genuine_ids is None) != (impostor_ids is None):
@@ -122,14 +120,33 @@ def d_prime_interval(
     else:
         reps = _identity_replicates(gen, imp, np.asarray(genuine_ids), np.asarray(impostor_ids), n_boot, rng)
         method = "identities"
+    low, high = _percentile_interval(reps, n_boot, confidence)
+    return DPrimeInterval(
+        value=value, low=low, high=high, confidence=confidence, n_boot=n_boot, method=method
+    )
+
+
+def _check_bootstrap(n_boot: int, confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise CalibrationError(f"confidence must be in (0, 1), got {confidence}")
+    if n_boot < 10:
+        raise CalibrationError(f"n_boot must be >= 10, got {n_boot}")
+
+
+def _percentile_interval(reps: FloatArray, n_boot: int, confidence: float) -> tuple[float, float]:
+    """Central percentile interval of the defined replicates (refused when fewer than half are defined)."""
     reps = reps[np.isfinite(reps)]
     if reps.size < n_boot // 2:
         raise CalibrationError(f"only {reps.size} of {n_boot} bootstrap replicates were defined; too few pairs")
     tail = 0.5 * (1.0 - confidence)
     low, high = np.quantile(reps, [tail, 1.0 - tail])
-    return DPrimeInterval(
-        value=value, low=float(low), high=float(high), confidence=confidence, n_boot=n_boot, method=method
-    )
+    return float(low), float(high)
+
+
+def _identity_draws(n_ids: int, n_boot: int, rng: np.random.Generator) -> Iterator[FloatArray]:
+    """How often each identity is drawn in each of n_boot resamples of the identities, with replacement."""
+    for _ in range(n_boot):
+        yield rng.multinomial(n_ids, np.full(n_ids, 1.0 / n_ids)).astype(np.float64)
 
 
 def _pair_replicates(gen: FloatArray, imp: FloatArray, n_boot: int, rng: np.random.Generator) -> FloatArray:
@@ -163,8 +180,7 @@ def _identity_replicates(
         raise CalibrationError(f"impostor_ids must have shape {(imp.size, 2)}, got {impostor_ids.shape}")
     g_idx, i_idx, n_ids = _identity_index(genuine_ids, impostor_ids)
     out = np.empty(n_boot)
-    for b in range(n_boot):
-        counts = rng.multinomial(n_ids, np.full(n_ids, 1.0 / n_ids)).astype(np.float64)
+    for b, counts in enumerate(_identity_draws(n_ids, n_boot, rng)):
         out[b] = _d_prime_weighted(gen, counts[g_idx], imp, counts[i_idx[:, 0]] * counts[i_idx[:, 1]])
     return out
 
@@ -195,20 +211,12 @@ def far_identity_interval(
     ids = np.asarray(impostor_ids)
     if ids.shape != (imp.size, 2):
         raise CalibrationError(f"impostor_ids must have shape {(imp.size, 2)}, got {ids.shape}")
-    if not 0.0 < confidence < 1.0:
-        raise CalibrationError(f"confidence must be in (0, 1), got {confidence}")
-    if n_boot < 10:
-        raise CalibrationError(f"n_boot must be >= 10, got {n_boot}")
+    _check_bootstrap(n_boot, confidence)
     _, i_idx, n_ids = _identity_index(np.empty(0, dtype=ids.dtype), ids)
     accepted = (imp >= threshold).astype(np.float64)
-    rng = np.random.default_rng(seed)
     reps = np.empty(n_boot)
-    for b in range(n_boot):
-        counts = rng.multinomial(n_ids, np.full(n_ids, 1.0 / n_ids)).astype(np.float64)
+    for b, counts in enumerate(_identity_draws(n_ids, n_boot, np.random.default_rng(seed))):
         w = counts[i_idx[:, 0]] * counts[i_idx[:, 1]]
         total = w.sum()
         reps[b] = np.nan if total == 0 else float(w @ accepted / total)
-    reps = reps[np.isfinite(reps)]
-    tail = 0.5 * (1.0 - confidence)
-    low, high = np.quantile(reps, [tail, 1.0 - tail])
-    return float(low), float(high)
+    return _percentile_interval(reps, n_boot, confidence)
