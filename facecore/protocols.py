@@ -1,10 +1,13 @@
 """Verification protocols on labelled pair scores: the LFW-style k-fold accuracy (METHOD.md §5).
 
 For each fold, the threshold that maximises accuracy on the other folds is applied to the held-out
-fold; the result is the mean and standard deviation of the held-out accuracies.
+fold; the result is the mean and standard deviation of the held-out accuracies. Two systems judged on the
+same pairs are compared by McNemar's exact test on the pairs only one of them gets wrong.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +78,35 @@ def kfold_accuracy(scores: npt.ArrayLike, same: npt.ArrayLike, folds: npt.ArrayL
         accs.append(float(np.mean((s[test] >= t) == (y[test] == 1))))
         thresholds.append(t)
     return KFoldResult(mean=float(np.mean(accs)), std=float(np.std(accs)), fold_accuracies=accs, thresholds=thresholds)
+
+
+class PairedComparison(BaseModel):
+    """Two systems' errors on the same pairs: how many only A or only B got wrong, and McNemar's exact p."""
+
+    model_config = ConfigDict(frozen=True)
+
+    only_a_wrong: int
+    only_b_wrong: int
+    p_value: float
+
+
+def mcnemar_exact(errors_a: npt.ArrayLike, errors_b: npt.ArrayLike) -> PairedComparison:
+    """Two-sided exact McNemar test: are A's and B's error rates on these pairs different?
+
+    Pairs both get right or both get wrong say nothing about which is better; under the null each discordant
+    pair is A's error or B's with probability 1/2, so p is twice the binomial tail of the smaller count.
+
+    >>> mcnemar_exact([1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]).p_value
+    0.109375
+    """
+    a = np.asarray(errors_a, dtype=bool).ravel()
+    b = np.asarray(errors_b, dtype=bool).ravel()
+    if a.size != b.size:
+        raise CalibrationError(f"both systems must be judged on the same pairs, got {a.size} and {b.size} errors")
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(b & ~a))
+    n = only_a + only_b
+    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2.0**n
+    return PairedComparison(only_a_wrong=only_a, only_b_wrong=only_b, p_value=min(1.0, 2.0 * tail))
 
 
 def assign_folds(n_pairs: int, n_folds: int) -> npt.NDArray[np.int64]:

@@ -42,3 +42,20 @@ def test_kfold_errors() -> None:
         kfold_accuracy([0.1, 0.2], [0, 1], [0, 0])
     with pytest.raises(CalibrationError, match="labels must be 0"):
         kfold_accuracy([0.1, 0.2], [0, 2], [0, 1])
+
+
+def test_mcnemar_exact_reference_values() -> None:
+    from facecore.protocols import mcnemar_exact
+
+    # 8 pairs only A misses, 2 only B misses: 2 * (C(10,0) + C(10,1) + C(10,2)) / 2**10 = 0.109375
+    a = np.r_[np.ones(8), np.zeros(2), np.ones(5), np.zeros(30)]
+    b = np.r_[np.zeros(8), np.ones(2), np.ones(5), np.zeros(30)]
+    r = mcnemar_exact(a, b)
+    assert (r.only_a_wrong, r.only_b_wrong) == (8, 2)
+    assert r.p_value == pytest.approx(0.109375, abs=1e-12)
+    assert mcnemar_exact(b, a).p_value == r.p_value  # symmetric
+    assert mcnemar_exact(a, a).p_value == 1.0  # no discordant pair: no evidence either way
+    # 10 vs 0: 2 / 2**10
+    assert mcnemar_exact(np.ones(10), np.zeros(10)).p_value == pytest.approx(2 / 1024)
+    with pytest.raises(CalibrationError, match="same pairs, got 3 and 2"):
+        mcnemar_exact([1, 0, 1], [1, 0])
