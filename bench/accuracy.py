@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from bench.common import RESULTS, markdown_table, write_json  # noqa: E402
 from facecore.calibration import equal_error_rate, tar_at_far  # noqa: E402
 from facecore.decidability import d_prime  # noqa: E402
-from facecore.protocols import kfold_accuracy, mcnemar_exact, stratified_folds  # noqa: E402
+from facecore.protocols import held_out_errors, mcnemar_exact, stratified_folds  # noqa: E402
 from facecore.uncertainty import pair_certainty, risk_coverage  # noqa: E402
 
 logger = logging.getLogger("bench.accuracy")
@@ -125,10 +125,8 @@ def metrics(
     pairs those thresholds got wrong."""
     if np.unique(folds).size < 2:
         folds = stratified_folds(same, 10)
-    kf = kfold_accuracy(scores, same, folds)
+    kf, wrong = held_out_errors(scores, same, folds)
     gen, imp = scores[same == 1], scores[same == 0]
-    th = np.asarray(kf.thresholds)[np.searchsorted(np.unique(folds), folds)]
-    wrong = (scores >= th) != (same == 1)
     out: dict[str, Any] = {
         "accuracy": kf.mean,
         "accuracy_std": kf.std,

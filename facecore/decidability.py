@@ -121,9 +121,7 @@ def d_prime_interval(
         reps = _identity_replicates(gen, imp, np.asarray(genuine_ids), np.asarray(impostor_ids), n_boot, rng)
         method = "identities"
     low, high = _percentile_interval(reps, n_boot, confidence)
-    return DPrimeInterval(
-        value=value, low=low, high=high, confidence=confidence, n_boot=n_boot, method=method
-    )
+    return DPrimeInterval(value=value, low=low, high=high, confidence=confidence, n_boot=n_boot, method=method)
 
 
 def _check_bootstrap(n_boot: int, confidence: float) -> None:

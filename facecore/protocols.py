@@ -80,6 +80,23 @@ def kfold_accuracy(scores: npt.ArrayLike, same: npt.ArrayLike, folds: npt.ArrayL
     return KFoldResult(mean=float(np.mean(accs)), std=float(np.std(accs)), fold_accuracies=accs, thresholds=thresholds)
 
 
+def held_out_errors(
+    scores: npt.ArrayLike, same: npt.ArrayLike, folds: npt.ArrayLike
+) -> tuple[KFoldResult, npt.NDArray[np.bool_]]:
+    """k-fold accuracy and, per pair, whether the threshold its fold chose on the other folds gets it wrong.
+
+    >>> result, wrong = held_out_errors([0.1, 0.9, 0.2, 0.8, 0.7, 0.3], [0, 1, 0, 1, 0, 1], [0, 0, 1, 1, 2, 2])
+    >>> wrong.tolist()
+    [False, False, False, False, True, True]
+    """
+    s = as_scores(scores, "scores")
+    y = _as_labels(same, s.size)
+    result = kfold_accuracy(s, y, folds)
+    f = np.asarray(folds).ravel()
+    thresholds = np.asarray(result.thresholds)[np.searchsorted(np.unique(f), f)]
+    return result, (s >= thresholds) != (y == 1)
+
+
 class PairedComparison(BaseModel):
     """Two systems' errors on the same pairs: how many only A or only B got wrong, and McNemar's exact p."""
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from facecore.calibration import equal_error_rate, roc_auc, tar_at_far
 from facecore.decidability import d_prime_interval
 from facecore.fileio import atomic_write_text
-from facecore.protocols import kfold_accuracy, stratified_folds
+from facecore.protocols import held_out_errors, stratified_folds
 from facecore.uncertainty import RiskCoverage, pair_certainty, risk_coverage
 from facecore.vmf import embedding_to_vmf
 from training.data.pairs import PairSet
@@ -112,7 +112,8 @@ def evaluate_embeddings(
     gen, imp = scores[same == 1], scores[same == 0]
     # A single protocol fold (a held-out subset) is split 10 ways by class, so thresholds still come from other pairs.
     folds = pairs.folds if np.unique(pairs.folds).size >= 2 else stratified_folds(same, 10)
-    kfold = kfold_accuracy(scores, same, folds)
+    # Decisions at the threshold each fold chose on the other folds, so the errors kappa must predict are honest.
+    kfold, errors = held_out_errors(scores, same, folds)
     eer = equal_error_rate(gen, imp)
     ids = pairs.pair_identities()
     if ids is not None:
@@ -121,10 +122,6 @@ def evaluate_embeddings(
         dp = d_prime_interval(gen, imp, n_boot=n_boot, genuine_ids=gen_ids, impostor_ids=imp_ids)
     else:
         dp = d_prime_interval(gen, imp, n_boot=n_boot)
-    # Decisions at the threshold each fold chose on the other folds, so the errors kappa must predict are honest.
-    fold_labels = np.unique(folds)
-    thresholds = np.asarray(kfold.thresholds)[np.searchsorted(fold_labels, folds)]
-    errors = (scores >= thresholds) != (same == 1)
     mu, kappa = embedding_to_vmf(embeddings)
     retrieval = retrieval_metrics(mu, pairs.identities) if with_retrieval and pairs.identities else None
     pct = np.percentile(kappa, [5, 25, 50, 75, 95])
@@ -136,7 +133,7 @@ def evaluate_embeddings(
         n_impostor=int(imp.size),
         accuracy_mean=kfold.mean,
         accuracy_std=kfold.std,
-        n_folds=int(fold_labels.size),
+        n_folds=len(kfold.thresholds),
         eer=eer.eer,
         eer_threshold=eer.threshold,
         roc_auc=roc_auc(gen, imp),
