@@ -109,8 +109,12 @@ def dlib_model(cache: Path) -> Callable[[Sequence[Path]], np.ndarray]:
         dets = detect_all(paths, DetectorSpec(), cache)
         out = np.zeros((len(paths), 128), np.float32)
         for i, p in enumerate(paths):
+            det = dets.items[i]
+            if det is None:  # the service would answer no_face: left out like every model's
+                out[i] = np.nan
+                continue
             img = load_image(p)
-            b = dets.items[i].box
+            b = det.box
             shape = sp(img, dlib.rectangle(int(b[0]), int(b[1]), int(b[2]), int(b[3])))
             out[i] = np.asarray(rec.compute_face_descriptor(img, shape))
         return out
@@ -185,8 +189,12 @@ def main() -> int:
         images = list(sub.images)
         wrong: dict[str, np.ndarray] = {}
         bench_rows: dict[str, dict[str, Any]] = {}
-        for name, run in models.items():
-            mu, k = run(images)
+        embedded = {name: run(images) for name, run in models.items()}
+        found = np.isfinite(embedded[ours_name][0]).all(axis=1)
+        usable = found[sub.first] & found[sub.second]
+        logger.info("%s: %d of %d pairs have a face on both sides", bench, usable.sum(), usable.size)
+        sub = sub.subset(usable)
+        for name, (mu, k) in embedded.items():
             scores = np.sum(mu[sub.first] * mu[sub.second], axis=1)
             cert = pair_certainty(k[sub.first], k[sub.second])
             bench_rows[name], wrong[name] = metrics(scores, sub.same, sub.folds, cert)
@@ -236,6 +244,11 @@ def tar_rows(
         iu = np.triu_indices(len(files), 1)
         same = labels[iu[0]] == labels[iu[1]]
         embeddings = {name: run(files)[0] for name, run in models.items()}
+        found = np.isfinite(next(iter(embeddings.values()))).all(axis=1)
+        embeddings = {name: mu[found] for name, mu in embeddings.items()}
+        files, labels = [f for f, ok in zip(files, found, strict=True) if ok], labels[found]
+        iu = np.triu_indices(len(files), 1)
+        same = labels[iu[0]] == labels[iu[1]]
         d = dlib_run(files)
         embeddings["dlib ResNet (cosine)"] = d / np.linalg.norm(d, axis=1, keepdims=True)
         for name, mu in embeddings.items():

@@ -74,8 +74,18 @@ def register(sub: Any) -> None:
     p.add_argument("--flip-tta", action="store_true", help="bake mirror test-time augmentation into the graph")
     p.set_defaults(handler=_export)
 
-    p = sub.add_parser("calibrate", help="measure thresholds, FAR/FRR, d' and kappa_min into a model's manifest")
-    p.add_argument("model", type=Path, help="models/<model_id>")
+    p = sub.add_parser(
+        "calibrate", help="measure the three-way and identification rules (thresholds, FAR, miss, LLR) into a manifest"
+    )
+    p.add_argument("model", type=Path, nargs="?", default=None, help="models/<model_id> (not with --gallery)")
+    p.add_argument(
+        "--gallery",
+        type=Path,
+        default=None,
+        metavar="DATA_DIR",
+        help="calibrate on a service's enrolled gallery (its DPRIME_DATA_DIR) and adopt the result there",
+    )
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="with --gallery: the service's models")
     p.add_argument("--pairs", action="append", default=[], help="lfw:FILE, cfp:FILE or bin:FILE (repeatable)")
     p.add_argument("--folds", default=None, help="use only these protocol folds, e.g. 1,2,3")
     p.add_argument(
@@ -95,12 +105,10 @@ def register(sub: Any) -> None:
         help="target FAR (repeatable); default 1e-3 when the impostor count resolves it",
     )
     p.add_argument("--default-far", type=float, default=None, help="the default operating point's FAR")
-    p.add_argument(
-        "--kappa-budget",
-        type=float,
-        default=0.30,
-        help="kappa_min: the kappa below which the FRR at the default threshold exceeds this",
-    )
+    p.add_argument("--miss-bound", type=float, default=0.02, help="non_match keeps at most this share of genuine pairs")
+    p.add_argument("--bands", type=int, default=3, help="pair-quality (kappa) bands of the three-way rule")
+    p.add_argument("--min-identities", type=int, default=20, help="a band needs at least this many people")
+    p.add_argument("--fpir", type=float, default=0.01, help="identification: false-positive identification rate")
     p.add_argument(
         "--check",
         action="append",
@@ -162,8 +170,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     import sys
 
     from facecore.manifest import load_manifest
+    from facepipe.detectors import spec_from_string
     from training.calibrate import (
         DEFAULT_FAR,
+        DecisionSettings,
         calibrate_model,
         check_operating_points,
         score_gallery,
@@ -171,6 +181,19 @@ def _calibrate(args: argparse.Namespace) -> int:
     )
     from training.data.datasets import read_name_list
 
+    settings = DecisionSettings(
+        miss_bound=args.miss_bound, n_bands=args.bands, min_identities=args.min_identities, fpir=args.fpir
+    )
+    if args.gallery is not None:
+        from service.gallery_calibration import calibrate_data_dir
+
+        target = args.far[0] if args.far else DEFAULT_FAR
+        report = calibrate_data_dir(args.gallery, args.models_dir, target, args.n_boot)
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return 0
+    if args.model is None:
+        logger.error("give a model directory, or --gallery DATA_DIR")
+        return 2
     folds = [int(f) for f in args.folds.split(",")] if args.folds else None
     common = {"detector": args.detector, "cache_dir": args.cache_dir, "workers": args.workers}
     if args.check:
@@ -187,20 +210,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     else:
         logger.error("give --pairs, --all-impostors or --check")
         return 2
-    targets = args.far
-    default = args.default_far
-    if targets is None:
-        resolvable = sample.impostor.size * DEFAULT_FAR >= 1
-        targets = [DEFAULT_FAR] if resolvable else []
-        if not resolvable:
-            logger.warning(
-                "%d impostor pairs cannot resolve FAR %g; only the EER point is calibrated",
-                sample.impostor.size,
-                DEFAULT_FAR,
-            )
-    if default is None and targets:
-        default = targets[0]
-    calibrate_model(args.model, sample, targets, default, args.kappa_budget, args.n_boot)
+    targets = args.far or [DEFAULT_FAR]
+    default = args.default_far if args.default_far is not None else targets[0]
+    detector = None if args.aligned else spec_from_string(args.detector)
+    calibrate_model(args.model, sample, targets, default, settings, args.n_boot, detector)
     return 0
 
 

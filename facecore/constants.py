@@ -23,7 +23,7 @@ REPORT_DIRNAME: Final[str] = "report"
 ACTIVE_FILENAME: Final[str] = "active.json"
 
 # Bump when ModelManifest changes incompatibly; load_manifest refuses other versions.
-SCHEMA_VERSION: Final[int] = 1
+SCHEMA_VERSION: Final[int] = 2
 
 ONNX_INPUT_NAME: Final[str] = "images"
 ONNX_OUTPUT_NAME: Final[str] = "embedding"

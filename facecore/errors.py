@@ -14,7 +14,14 @@ class ManifestError(FacecoreError):
 
 
 class CalibrationError(FacecoreError):
-    """Scores cannot support the requested statistic (too few pairs, unresolvable FAR target, ...)."""
+    """Scores cannot support the requested statistic (too few pairs, unresolvable FAR target, ...).
+
+    ``details`` carries what a caller needs to act, such as how many people a calibration would need.
+    """
+
+    def __init__(self, message: str, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.details: dict[str, object] = details or {}
 
 
 class AlignmentError(FacecoreError):

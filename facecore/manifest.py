@@ -1,4 +1,4 @@
-"""The model manifest: everything the service needs to use a model, and nothing it must guess (DESIGN.md).
+"""The model manifest: everything the service needs to use a model, and nothing it must guess (docs/models.md).
 
 ``models/<model_id>/manifest.json`` sits beside ``model.onnx``. Training writes it, calibration fills in
 the decision numbers, the service reads it. Versioned by ``schema_version``.
@@ -22,6 +22,7 @@ from facecore.constants import (
     SCHEMA_VERSION,
     TEMPLATES,
 )
+from facecore.decision_records import DecisionSet, DetectorRecord
 from facecore.errors import ManifestError
 from facecore.fileio import atomic_write_text, sha256_file
 
@@ -94,8 +95,9 @@ class UncertaintyRecord(_Record):
     """What kappa = ||e|| means for this model, measured on the calibration set."""
 
     kappa_trained: bool = Field(description="False when the model was not trained to make its norm a certainty")
-    kappa_min: float | None = Field(default=None, description="below this kappa a face is too uncertain to decide")
-    error_budget: float | None = Field(default=None, description="error rate that defined kappa_min")
+    enroll_kappa_min: float | None = Field(default=None, description="enrollment refuses faces below this kappa")
+    enroll_rule: str | None = Field(default=None, description="how enroll_kappa_min was chosen, in words")
+    kappa_buckets: list[float] = Field(default_factory=list, description="histogram buckets for monitoring kappa")
     kappa_percentiles: list[tuple[float, float]] = Field(
         default_factory=list, description="(percentile in [0, 100], kappa) pairs, ascending"
     )
@@ -144,6 +146,7 @@ class OperatingPointRecord(_Record):
     frr: float
     n_genuine: int
     n_impostor: int
+    far_interval: tuple[float, float] | None = Field(default=None, description="identity-bootstrap FAR interval")
 
 
 class PairSetRecord(_Record):
@@ -154,6 +157,8 @@ class PairSetRecord(_Record):
     n_genuine: int
     n_impostor: int
     mode: Literal["pairs", "all_impostors"] = "pairs"
+    images_without_face: int = Field(default=0, description="left out: the service would answer no_face")
+    pairs_without_face: int = 0
 
 
 class CalibrationRecord(_Record):
@@ -170,6 +175,7 @@ class CalibrationRecord(_Record):
     operating_points: list[OperatingPointRecord]
     default_operating_point: str
     created: datetime
+    decision_set: DecisionSet | None = Field(default=None, description="the three-way and identification rules")
 
     @model_validator(mode="after")
     def _default_exists(self) -> CalibrationRecord:
@@ -227,6 +233,7 @@ class ModelManifest(_Record):
     embedding_dim: int = Field(ge=3)
     onnx: OnnxSpec
     preprocess: PreprocessSpec
+    detector: DetectorRecord | None = Field(default=None, description="the detector the calibration measured with")
     uncertainty: UncertaintyRecord
     calibration: CalibrationRecord | None = None
     evaluation: list[EvaluationRecord] = Field(default_factory=list)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from facecore.decision_records import DetectorRecord
 from facepipe.detection import FaceDetector
 from facepipe.errors import ModelLoadError
 
@@ -58,3 +60,43 @@ def create_detector(spec: DetectorSpec, providers: list[str] | None = None, intr
             raise ModelLoadError("the yunet detector needs a model path (yunet:/path/face_detection_yunet.onnx)")
         return YuNetDetector(spec.path, spec.score_threshold, spec.nms_threshold, spec.max_side)
     raise ModelLoadError(f"unknown detector kind {spec.kind!r}; known: retinaface, yunet")
+
+
+def detector_bytes(spec: DetectorSpec) -> bytes:
+    """The ONNX bytes a spec runs (the packaged RetinaFace when it names no file)."""
+    if spec.path is not None:
+        return Path(spec.path).read_bytes()
+    if spec.kind == "retinaface":
+        from facepipe.retinaface import packaged_retinaface_bytes
+
+        return packaged_retinaface_bytes()
+    raise ModelLoadError(f"the {spec.kind} detector needs a model path")
+
+
+def detector_record(spec: DetectorSpec) -> DetectorRecord:
+    """What a manifest records of the detector a calibration ran with."""
+    return DetectorRecord(
+        kind=spec.kind,
+        onnx_sha256=hashlib.sha256(detector_bytes(spec)).hexdigest(),
+        max_side=spec.max_side,
+        score_threshold=spec.score_threshold,
+        nms_threshold=spec.nms_threshold,
+    )
+
+
+def spec_for_record(record: DetectorRecord, path: Path | None = None) -> DetectorSpec:
+    """The spec that runs a recorded detector; refuses a file whose bytes are not the recorded ones."""
+    spec = DetectorSpec(
+        kind=record.kind,
+        path=path,
+        score_threshold=record.score_threshold,
+        nms_threshold=record.nms_threshold,
+        max_side=record.max_side,
+    )
+    actual = hashlib.sha256(detector_bytes(spec)).hexdigest()
+    if actual != record.onnx_sha256:
+        raise ModelLoadError(
+            f"the {record.kind} detector at {path or 'the packaged default'} has sha256 {actual}; the model was "
+            f"calibrated with {record.onnx_sha256}: install that detector or set DPRIME_DETECTOR to override"
+        )
+    return spec

@@ -29,10 +29,18 @@ class Settings(BaseSettings):
         "naming cuda makes it required: start-up fails if CUDA is not really in use",
     )
     intra_op_threads: int = Field(default=0, ge=0, description="onnxruntime threads per session (0 = all cores)")
-    detector: str = Field(default="retinaface", description="'retinaface', 'retinaface:PATH' or 'yunet:PATH'")
-    det_score_threshold: float = Field(default=0.8, gt=0, lt=1)
-    det_nms_threshold: float = Field(default=0.4, gt=0, lt=1)
-    det_max_side: int = Field(default=640, ge=64, le=4096)
+    detector: str | None = Field(
+        default=None,
+        description="override the detector the model was calibrated with: 'retinaface', 'retinaface:PATH' or "
+        "'yunet:PATH' (the stated rates may then not hold); default: the manifest's",
+    )
+    detector_path: Path | None = Field(
+        default=None, description="ONNX file of the manifest's detector when it is not the packaged RetinaFace"
+    )
+    det_score_threshold: float | None = Field(default=None, gt=0, lt=1, description="override the manifest's")
+    det_nms_threshold: float | None = Field(default=None, gt=0, lt=1, description="override the manifest's")
+    det_max_side: int | None = Field(default=None, ge=64, le=4096, description="override the manifest's")
+    calibration_n_boot: int = Field(default=200, ge=20, le=10_000, description="bootstrap draws of gallery checks")
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=40_000_000, ge=4096)
     max_images_per_request: int = Field(default=20, ge=1, le=1000, description="images in one enrollment")
@@ -75,6 +83,18 @@ class Settings(BaseSettings):
     def gallery_path(self) -> Path:
         """SQLite gallery file."""
         return self.data_dir / "gallery.sqlite3"
+
+    @property
+    def calibrations_path(self) -> Path:
+        """SQLite file of gallery-calibrated decision sets."""
+        return self.data_dir / "calibrations.sqlite3"
+
+    @property
+    def detector_overridden(self) -> bool:
+        """A setting replaces part of the calibrated detector."""
+        return any(
+            v is not None for v in (self.detector, self.det_score_threshold, self.det_nms_threshold, self.det_max_side)
+        )
 
     @property
     def keys_path(self) -> Path:

@@ -1,50 +1,47 @@
-"""Turn scores into calibrated decisions using only the numbers in the model's manifest."""
+"""Which decision rules serve a model, and the enrollment gate: the service's side of facecore.decision.
+
+The rule itself (three-way verify, open-set identify) lives in facecore.decision and knows nothing of HTTP or of
+where its numbers are stored; this module picks the numbers: a calibration adopted on the service's own gallery
+when there is one for the serving model, else the model's manifest.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from facecore.manifest import ModelManifest, OperatingPointRecord
-from facecore.vmf import mean_resultant_length
-from service.pipeline import EmbeddedFace
-from service.schemas import Decision, FaceQuality, OperatingPointOut
+from facecore.decision_records import DecisionRecord, DecisionSet
+from facecore.manifest import ModelManifest
+from service.calibration_store import CalibrationStore
+from service.errors import ServiceError
 
 
-def is_low_quality(kappa: float, manifest: ModelManifest) -> bool:
-    """kappa below the manifest's kappa_min (never, when the model records none)."""
-    kappa_min = manifest.uncertainty.kappa_min
-    return kappa_min is not None and kappa < kappa_min
+def active_decision_set(manifest: ModelManifest, calibrations: CalibrationStore) -> DecisionSet:
+    """The decision set serving this model: the adopted gallery calibration, else the manifest's."""
+    adopted = calibrations.active(manifest.model_id)
+    if adopted is not None:
+        return adopted
+    calibration = manifest.calibration
+    if calibration is None or calibration.decision_set is None:
+        raise ServiceError(
+            "model_not_calibrated",
+            f"model {manifest.model_id!r} has no three-way decision rule, so it cannot decide; "
+            f"run `dprime calibrate models/{manifest.model_id} --all-impostors GALLERY`",
+        )
+    return calibration.decision_set
 
 
-def face_quality(face: EmbeddedFace, manifest: ModelManifest) -> FaceQuality:
-    """The certainty facts of one face."""
-    det = face.detection
-    return FaceQuality(
-        kappa=face.kappa,
-        quality_pct=manifest.uncertainty.quality_percentile(face.kappa),
-        low_quality=is_low_quality(face.kappa, manifest),
-        mean_resultant=float(mean_resultant_length(face.kappa, manifest.embedding_dim)),
-        box=det.box.round(2).tolist() if det is not None else None,
-        landmarks=det.landmarks.round(2).tolist() if det is not None else None,
-        det_score=det.score if det is not None else None,
-    )
+def decision_rule(decision_set: DecisionSet, name: str | None) -> DecisionRecord:
+    """A rule by name (None: the set's default), or a bad_request naming the ones there are."""
+    try:
+        return decision_set.decision(name)
+    except KeyError as exc:
+        names = [d.name for d in decision_set.decisions]
+        raise ServiceError(
+            "bad_request", f"unknown operating point {name!r}; this model decides at {names}", {"available": names}
+        ) from exc
 
 
-def decide(cosine: float, kappas: Sequence[float], manifest: ModelManifest, point: OperatingPointRecord) -> Decision:
-    """'uncertain' if any face is below kappa_min, else match when cosine >= the point's threshold."""
-    if any(is_low_quality(k, manifest) for k in kappas):
-        return "uncertain"
-    return "match" if cosine >= point.threshold else "non_match"
-
-
-def operating_point_out(point: OperatingPointRecord, manifest: ModelManifest) -> OperatingPointOut:
-    """The operating point as the API reports it."""
-    calibration_set = manifest.calibration.pair_set.name if manifest.calibration else ""
-    return OperatingPointOut(
-        name=point.name,
-        target_far=point.target_far,
-        far=point.far,
-        frr=point.frr,
-        threshold=point.threshold,
-        calibration_set=calibration_set,
-    )
+def enroll_refusal(kappa: float, manifest: ModelManifest) -> str | None:
+    """Why enrollment refuses a face of this kappa, by the manifest's recorded rule (None: it does not)."""
+    u = manifest.uncertainty
+    if u.enroll_kappa_min is None or kappa >= u.enroll_kappa_min:
+        return None
+    return f"face certainty kappa={kappa:.2f} is below {u.enroll_kappa_min:.2f}: {u.enroll_rule or 'the model rule'}"

@@ -31,6 +31,7 @@ CATALOGUE: dict[str, int] = {
     "method_not_allowed": 405,
     "model_not_calibrated": 409,
     "model_switch_in_progress": 409,
+    "calibration_unresolved": 409,
     "image_too_large": 413,
     "validation_error": 422,
     "no_face": 422,

@@ -341,3 +341,29 @@ class GalleryStore:
             .fetchall()
         )
         return {int(r[0]): (str(r[1]), str(r[2])) for r in rows}
+
+    def face_kappa(self, face_id: int, model_id: str) -> float | None:
+        """kappa of one face under one model (None when it has no embedding for it)."""
+        row = (
+            self._conn()
+            .execute("SELECT kappa FROM embeddings WHERE face_id = ? AND model_id = ?", (face_id, model_id))
+            .fetchone()
+        )
+        return None if row is None else float(row[0])
+
+    def labelled_vectors(self, model_id: str, dim: int) -> tuple[VectorSet, npt.NDArray[np.str_]]:
+        """Every embedding of one model and the identity id of each face (what a gallery calibration needs)."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT e.face_id, e.vector, e.kappa, i.id FROM embeddings e JOIN faces f ON f.id = e.face_id "
+                "JOIN identities i ON i.rowid = f.identity_rowid WHERE e.model_id = ? ORDER BY e.face_id",
+                (model_id,),
+            )
+            .fetchall()
+        )
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        kappas = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
+        owners = np.array([r[3] for r in rows], dtype=np.str_)
+        return VectorSet(face_ids=ids, vectors=vecs.copy(), kappas=kappas), owners

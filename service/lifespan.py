@@ -10,8 +10,10 @@ import numpy as np
 from fastapi import FastAPI
 
 from facecore.registry import ModelRegistry
-from facepipe.detectors import create_detector, spec_from_string
+from facepipe.detectors import create_detector
+from service.calibration_store import CalibrationStore
 from service.config import Settings
+from service.detector_choice import choose_detector
 from service.gallery import Gallery
 from service.gallery_store import GalleryStore
 from service.keys import KeyStore
@@ -28,12 +30,9 @@ def build_state(settings: Settings) -> AppState:
     """Load everything the routes need; raises (and so stops start-up) on a broken model or detector."""
     metrics = Metrics()
     registry = ModelRegistry(settings.models_dir)
-    spec = spec_from_string(
-        settings.detector,
-        score_threshold=settings.det_score_threshold,
-        nms_threshold=settings.det_nms_threshold,
-        max_side=settings.det_max_side,
-    )
+    model_id = settings.model_id or registry.active_id()
+    manifest = registry.load(model_id, verify_checksum=False) if model_id is not None else None
+    spec, detector_in_use, overridden = choose_detector(settings, manifest)
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if "cuda" in resolve_providers(settings) else None
     detector = create_detector(spec, providers=providers, intra_op_threads=settings.intra_op_threads)
     pipeline = FacePipeline(detector, settings, metrics)
@@ -45,9 +44,11 @@ def build_state(settings: Settings) -> AppState:
         keys=KeyStore(settings.keys_path),
         pipeline=pipeline,
         gallery=gallery,
+        calibrations=CalibrationStore(settings.calibrations_path),
+        detector_in_use=detector_in_use,
+        detector_overridden=overridden,
     )
     state.switcher = ModelSwitcher(state)
-    model_id = settings.model_id or registry.active_id()
     if model_id is None:
         state.not_ready_reason = (
             f"no active model in {settings.models_dir}: run `dprime models activate ID` or set DPRIME_MODEL_ID"
@@ -65,6 +66,7 @@ def build_state(settings: Settings) -> AppState:
         raise
     state.runtime = runtime
     metrics.set_active_model(model_id)
+    metrics.configure_buckets(runtime.manifest)
     state.ready, state.not_ready_reason = True, ""
     n_ids, n_faces = gallery.store.counts()
     logger.info("ready: model %s, gallery of %d identities / %d faces", model_id, n_ids, n_faces)
@@ -78,6 +80,7 @@ def close_state(state: AppState) -> None:
             runtime.close()
     state.gallery.store.close()
     state.keys.close()
+    state.calibrations.close()
 
 
 def make_lifespan(settings: Settings):  # type: ignore[no-untyped-def]

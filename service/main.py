@@ -8,7 +8,7 @@ from service.config import Settings, load_settings
 from service.errors import register_exception_handlers
 from service.lifespan import make_lifespan
 from service.middleware import RequestMiddleware
-from service.routes import embed, health, identities, models, search, verify
+from service.routes import calibration, embed, health, identities, models, search, verify
 from service.state import AppState
 
 _UPLOAD_OVERHEAD = 1024 * 1024  # multipart framing and form fields around the images
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.expose_docs else None,
     )
     register_exception_handlers(app)
-    for module in (health, embed, verify, search, identities, models):
+    for module in (health, embed, verify, search, identities, models, calibration):
         app.include_router(module.router)
 
     def state_of() -> AppState | None:

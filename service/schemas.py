@@ -7,6 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from facecore.decision_records import (
+    DecisionRecord,
+    DetectorRecord,
+    IdentificationRecord,
+    ScoreHistogramRecord,
+)
+
 Decision = Literal["match", "non_match", "uncertain"]
 
 
@@ -15,7 +22,6 @@ class FaceQuality(BaseModel):
 
     kappa: float = Field(description="vMF concentration: the raw embedding's norm")
     quality_pct: float | None = Field(description="percentile of kappa among the calibration faces")
-    low_quality: bool = Field(description="kappa is below the model's kappa_min: too uncertain to decide on")
     mean_resultant: float = Field(description="A_d(kappa): expected cosine between this face and its mean direction")
     box: list[float] | None = Field(default=None, description="x1, y1, x2, y2 in source pixels")
     landmarks: list[list[float]] | None = Field(default=None, description="5 points (x, y) in source pixels")
@@ -47,23 +53,60 @@ class OperatingPointOut(BaseModel):
 
 
 class IdentityRef(BaseModel):
-    """The enrolled identity a probe was compared with."""
+    """The enrolled identity a probe was compared with (its best-matching face)."""
 
     id: str
     name: str
     faces_compared: int
     best_face_id: int
     far_bound: float = Field(
-        description="upper bound on the false accept rate of a best-of-n comparison: min(1, n * FAR)"
+        description="the best of n comparisons accepts an impostor at most n times as often as one: min(1, n * FAR)"
     )
 
 
+class Thresholds(BaseModel):
+    """match at or above accept; non_match below reject; uncertain in between."""
+
+    accept: float
+    reject: float
+
+
+class BandOut(BaseModel):
+    """The pair-quality band whose thresholds decided, with the rates measured for it at calibration."""
+
+    name: str
+    quality_low: float | None = Field(description="pair quality (smaller kappa of the two faces) where it starts")
+    quality_high: float | None
+    target_far: float
+    far: float = Field(description="impostor pairs of this band at or above the accept threshold, at calibration")
+    far_interval: tuple[float, float] = Field(description="identity-bootstrap interval of that FAR")
+    miss_bound: float = Field(description="at most this share of genuine pairs of this band are called non_match")
+    miss_rate: float = Field(description="genuine pairs of this band below the reject threshold, at calibration")
+    n_genuine: int
+    n_impostor: int
+    fallback: bool = Field(description="true when the pair's own band was too small and the overall band decided")
+
+
+class CalibrationRef(BaseModel):
+    """Which calibration set a decision used."""
+
+    id: str = Field(description="'manifest', or the adopted gallery calibration's versioned id")
+    source: Literal["manifest", "gallery"]
+    name: str
+
+
 class VerifyResponse(BaseModel):
-    """A 1:1 decision and the calibration behind it."""
+    """A 1:1 decision, the promise it keeps and the calibration behind it."""
 
     decision: Decision
     cosine: float
-    threshold: float
+    threshold: float = Field(description="the accept threshold applied")
+    thresholds: Thresholds
+    band: BandOut
+    pair_quality: float = Field(description="the smaller kappa of the two faces")
+    log10_lr: float = Field(description="calibrated log10 likelihood ratio, same person vs different people")
+    reason: str | None = Field(description="why the decision is uncertain (null otherwise)")
+    calibration: CalibrationRef
     operating_point: OperatingPointOut
     faces: list[FaceQuality]
     expected_cosine: float = Field(description="A(kappa_a) A(kappa_b) cosine: shrinks toward 0 when unsure")
@@ -141,20 +184,42 @@ class SearchHit(BaseModel):
     name: str
     face_id: int
     cosine: float
-    decision: Decision
+    decision: Decision = Field(description="this candidate against the search's thresholds")
+
+
+class FpirOut(BaseModel):
+    """The open-set promise a search keeps: searches by people not enrolled name someone at most this often."""
+
+    target: float
+    fpir: float = Field(description="FPIR at the threshold on the calibration searches")
+    gallery_size: int = Field(description="faces in the gallery searched")
+    calibrated_gallery_size: int = Field(description="the calibrated size whose threshold applied (>= gallery_size)")
+    resolvable: bool = Field(description="false: the calibration cannot represent a gallery this large")
 
 
 class SearchResponse(BaseModel):
-    """1:N result: 'match' when a candidate clears the threshold, 'unknown' when none does."""
+    """1:N result: 'match' keeps the FPIR for this gallery size, 'unknown' the miss bound, 'uncertain' between."""
 
     result: Literal["match", "unknown", "uncertain"]
     hits: list[SearchHit]
-    threshold: float
-    operating_point: OperatingPointOut
+    threshold: float = Field(description="the accept threshold applied for this gallery size")
+    thresholds: Thresholds
+    fpir: FpirOut
+    rank1_hit_rate: float = Field(description="expected share of searches by enrolled people that match them first")
+    band: BandOut
+    reason: str | None
+    calibration: CalibrationRef
     query_face: FaceQuality
     gallery_faces: int
-    expected_false_matches: float = Field(description="gallery faces x FAR: impostor hits expected per search")
     model_id: str
+
+
+class DetectorInfo(BaseModel):
+    """The detector faces are found with, and the one the model's numbers were measured with."""
+
+    in_use: DetectorRecord
+    calibrated_with: DetectorRecord | None
+    overridden: bool = Field(description="a setting replaced the calibrated detector: the stated rates may not hold")
 
 
 class ModelOut(BaseModel):
@@ -169,9 +234,15 @@ class ModelOut(BaseModel):
     active: bool
     serving: bool
     kappa_trained: bool | None = None
-    kappa_min: float | None = None
+    enroll_kappa_min: float | None = None
+    enroll_rule: str | None = None
     operating_points: list[dict[str, Any]] = Field(default_factory=list)
     default_operating_point: str | None = None
+    calibration: CalibrationRef | None = None
+    decisions: list[DecisionRecord] = Field(default_factory=list, description="three-way rules with their bands")
+    identification: IdentificationRecord | None = None
+    score_histogram: ScoreHistogramRecord | None = None
+    detector: DetectorInfo | None = None
 
 
 class ModelList(BaseModel):

@@ -6,7 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from facecore.decision_records import DetectorRecord
 from facecore.registry import ModelRegistry
+from service.calibration_store import CalibrationStore
 from service.config import Settings
 from service.errors import ServiceError
 from service.gallery import Gallery
@@ -29,6 +31,9 @@ class AppState:
     keys: KeyStore
     pipeline: FacePipeline
     gallery: Gallery
+    calibrations: CalibrationStore
+    detector_in_use: DetectorRecord
+    detector_overridden: bool = False
     runtime: ModelRuntime | None = None
     previous_runtime: ModelRuntime | None = None
     ready: bool = False

@@ -119,6 +119,7 @@ class ModelSwitcher:
                     retired = state.previous_runtime if state.previous_runtime is not runtime else None
                     state.previous_runtime = old
                 state.metrics.set_active_model(target)
+                state.metrics.configure_buckets(runtime.manifest)
         except BaseException:
             if runtime is not prev:
                 runtime.close()

@@ -7,6 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from facecore.constants import MODEL_FILENAME
+from facecore.decision_records import (
+    BandRecord,
+    DecisionRecord,
+    DecisionSet,
+    IdentificationPoint,
+    IdentificationRecord,
+    ScoreHistogramRecord,
+)
 from facecore.manifest import (
     CalibrationRecord,
     DPrimeRecord,
@@ -23,8 +31,74 @@ from facecore.manifest import (
 )
 
 
-def make_calibration(threshold: float = 0.3, kappa_budget: float = 0.05) -> CalibrationRecord:
-    """A calibration record with a FAR 1e-3 default point and an EER point."""
+def make_band(
+    name: str, accept: float, reject: float, low: float | None = None, high: float | None = None
+) -> BandRecord:
+    """A resolved band with plausible calibration counts."""
+    return BandRecord(
+        name=name,
+        quality_low=low,
+        quality_high=high,
+        resolved=True,
+        accept_threshold=accept,
+        reject_threshold=reject,
+        target_far=1e-3,
+        far=9e-4,
+        far_interval=(6e-4, 1e-3),
+        frr=0.02,
+        miss_bound=0.02,
+        miss_rate=0.019,
+        miss_interval=(0.012, 0.02),
+        n_genuine=1000,
+        n_impostor=100000,
+        n_identities=100,
+        llr_slope=10.0,
+        llr_intercept=-10.0 * (accept + reject) / 2,
+    )
+
+
+def make_rule(name: str, accept: float, reject: float, target_far: float = 1e-3) -> DecisionRecord:
+    """A rule whose overall band and both kappa bands (split at kappa 20) share the thresholds."""
+    band = make_band("all", accept, reject)
+    return DecisionRecord(
+        name=name,
+        target_far=target_far,
+        miss_bound=0.02,
+        confidence=0.95,
+        min_pairs_factor=10.0,
+        min_identities=20,
+        n_boot=100,
+        overall=band,
+        bands=[make_band("q1", accept, reject, None, 20.0), make_band("q2", accept, reject, 20.0, None)],
+        cllr=0.1,
+        cllr_overall=0.12,
+    )
+
+
+def make_decision_set(threshold: float, reject: float) -> DecisionSet:
+    """Rules far_1e-3 (the given thresholds) and far_1e-2 (0.25 / 0.1), identification at FPIR 1 %."""
+    return DecisionSet(
+        id="manifest",
+        source="manifest",
+        name="synthetic",
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+        decisions=[make_rule("far_1e-3", threshold, reject), make_rule("far_1e-2", 0.25, 0.1, 1e-2)],
+        default_decision="far_1e-3",
+        identification=IdentificationRecord(
+            target_fpir=0.01,
+            n_probes=2000,
+            max_gallery_size=100,
+            points=[
+                IdentificationPoint(gallery_size=n, threshold=threshold, fpir=0.009, rank1_hit_rate=0.9)
+                for n in (1, 10, 100)
+            ],
+        ),
+        histogram=ScoreHistogramRecord(edges=[-0.5, 0.0, 0.5, 1.0], genuine=[0.0, 0.2, 1.8], impostor=[0.4, 1.5, 0.1]),
+    )
+
+
+def make_calibration(threshold: float = 0.3, reject: float | None = None) -> CalibrationRecord:
+    """A calibration record with a FAR 1e-3 default point, an EER point and the three-way rules."""
     pair_set = PairSetRecord(name="synthetic", fingerprint="0" * 16, n_genuine=1000, n_impostor=10000)
     return CalibrationRecord(
         pair_set=pair_set,
@@ -50,6 +124,7 @@ def make_calibration(threshold: float = 0.3, kappa_budget: float = 0.05) -> Cali
         ],
         default_operating_point="far_1e-3",
         created=datetime(2026, 1, 1, tzinfo=UTC),
+        decision_set=make_decision_set(threshold, threshold - 0.2 if reject is None else reject),
     )
 
 
@@ -59,8 +134,9 @@ def make_manifest(
     dim: int = 8,
     input_size: int = 32,
     calibrated: bool = False,
-    kappa_min: float | None = None,
+    enroll_kappa_min: float | None = None,
     threshold: float = 0.3,
+    reject: float | None = None,
 ) -> ModelManifest:
     """A manifest for onnx_bytes with a template crop and RGB (x - 127.5)/128 normalisation."""
     return ModelManifest(
@@ -80,11 +156,12 @@ def make_manifest(
         ),
         uncertainty=UncertaintyRecord(
             kappa_trained=True,
-            kappa_min=kappa_min,
-            error_budget=0.05 if kappa_min is not None else None,
+            enroll_kappa_min=enroll_kappa_min,
+            enroll_rule=None if enroll_kappa_min is None else "test rule: refuse below this kappa",
+            kappa_buckets=[5.0, 10.0, 20.0, 40.0],
             kappa_percentiles=[(0.0, 5.0), (50.0, 20.0), (100.0, 40.0)],
         ),
-        calibration=make_calibration(threshold) if calibrated else None,
+        calibration=make_calibration(threshold, reject) if calibrated else None,
         provenance=Provenance(source="dprime-train", git_commit="deadbeef"),
     )
 

@@ -1,10 +1,11 @@
-"""`dprime calibrate models/<id> --pairs ...`: measure every number a decision needs, with the exported ONNX.
+"""`dprime calibrate models/<id> --all-impostors GALLERY`: measure every number a decision needs.
 
-Embeds a calibration pair set through onnxruntime (the service's own path, not torch), then writes into
-the manifest: genuine/impostor statistics, d' with its interval, the EER and its threshold, the Bayes
-threshold, operating points at target FARs (refusing targets the impostor count cannot resolve), kappa
-percentiles and kappa_min. ``--all-impostors GALLERY`` scores every cross-identity pair of a labelled
-gallery to reach low FARs; ``--check PAIRS`` reports the observed FAR/FRR of a manifest's operating points.
+Embeds a calibration set through facepipe's face path with the exported ONNX (the service's own path: images in
+which it finds no face are left out and counted), then writes into the manifest: genuine/impostor statistics, d'
+with its interval, the EER, operating points whose identity-bootstrap FAR stays within their target, the three-way
+rule per FAR target (accept and reject thresholds per kappa band, their rates, LLR calibration and Cllr), the
+identification thresholds per gallery size for an FPIR target, score histograms, kappa percentiles, the enrollment
+rule and the detector it all was measured with. ``--check PAIRS`` reports observed rates on other people.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from facecore.calibration import (
     equal_error_rate,
     far_at,
     frr_at,
-    operating_point,
 )
 from facecore.constants import REPORT_DIRNAME
 from facecore.decidability import d_prime_interval, far_identity_interval, score_stats
+from facecore.decision_fit import LabelledScores, RuleParams, all_pairs, fit_decision
+from facecore.decision_records import DecisionSet, ScoreHistogramRecord
 from facecore.errors import CalibrationError
+from facecore.identification import fit_identification
 from facecore.manifest import (
     CalibrationRecord,
     DPrimeRecord,
@@ -44,20 +47,50 @@ from facecore.manifest import (
     load_manifest,
     save_manifest,
 )
-from facecore.uncertainty import kappa_min_for_budget, kappa_percentiles, pair_certainty, risk_coverage
+from facecore.uncertainty import kappa_percentiles, pair_certainty, risk_coverage
 from facecore.vmf import embedding_to_vmf
+from facepipe.detectors import DetectorSpec, detector_record, spec_from_string
 from training.data.datasets import IMAGE_SUFFIXES, DatasetError
 from training.data.pairs import PairSet, load_pairs
+from training.embedding import found_rows
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FAR = 1e-3
-DEFAULT_KAPPA_BUDGET = 0.30
+ENROLL_PERCENTILE = 1.0
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """Targets of the three-way and identification rules a calibration fits (recorded in the manifest)."""
+
+    miss_bound: float = 0.02
+    n_bands: int = 3
+    min_identities: int = 20
+    min_pairs_factor: float = 10.0
+    confidence: float = 0.95
+    fpir: float = 0.01
+
+    def params(self, target_far: float, n_boot: int) -> RuleParams:
+        """The rule parameters for one FAR target."""
+        return RuleParams(
+            target_far=target_far,
+            miss_bound=self.miss_bound,
+            n_bands=self.n_bands,
+            confidence=self.confidence,
+            min_pairs_factor=self.min_pairs_factor,
+            min_identities=self.min_identities,
+            n_boot=n_boot,
+        )
 
 
 @dataclass
 class ScoredPairs:
-    """Cosines, labels and certainties of a calibration (or check) sample."""
+    """Cosines, labels and certainties of a calibration (or check) sample.
+
+    ``people`` holds each pair's two people as indices into ``labels``; an all-pairs sample also keeps every
+    image's direction and person, which the identification thresholds need.
+    """
 
     name: str
     fingerprint: str
@@ -65,9 +98,29 @@ class ScoredPairs:
     same: npt.NDArray[np.int64]
     certainty: npt.NDArray[np.float64]
     kappas: npt.NDArray[np.float64]
-    genuine_ids: npt.NDArray[np.str_] | None
-    impostor_ids: npt.NDArray[np.str_] | None
+    labels: npt.NDArray[np.str_] | None
+    people: npt.NDArray[np.int64] | None
     mode: Literal["pairs", "all_impostors"] = "pairs"
+    mu: npt.NDArray[np.float64] | None = None
+    image_people: npt.NDArray[np.int64] | None = None
+    images_without_face: int = 0
+    pairs_without_face: int = 0
+
+    @property
+    def genuine_ids(self) -> npt.NDArray[np.int64] | None:
+        """The person of each genuine pair."""
+        return None if self.people is None else self.people[self.same == 1, 0]
+
+    @property
+    def impostor_ids(self) -> npt.NDArray[np.int64] | None:
+        """The two people of each impostor pair."""
+        return None if self.people is None else self.people[self.same == 0]
+
+    def labelled(self) -> LabelledScores:
+        """The sample as the decision fit takes it."""
+        if self.people is None:
+            raise CalibrationError(f"{self.name} has no identity labels; the three-way rule needs them")
+        return LabelledScores(self.scores, self.same == 1, self.certainty, self.people)
 
     @property
     def genuine(self) -> npt.NDArray[np.float64]:
@@ -90,27 +143,48 @@ def far_name(target: float) -> str:
     return f"far_{target:g}"
 
 
-def _embed(
+def embed_for_calibration(
     model_dir: Path,
     images: Sequence[Path | bytes],
     aligned: bool,
-    detector: str,
+    detector: str | DetectorSpec,
     cache_dir: Path | None,
     workers: int | None,
 ) -> npt.NDArray[np.float32]:
-    from facepipe.detectors import spec_from_string
+    """Raw embeddings through the face path and the exported model; NaN rows where no face was found.
+
+    With a cache_dir, the result is kept there, keyed by the model's sha256, the detector and the images.
+    """
+    import hashlib
+
     from training.embedding import OnnxBatchEmbedder, detect_all, embed_images
 
+    spec = spec_from_string(detector) if isinstance(detector, str) else detector
     embedder = OnnxBatchEmbedder(model_dir)
-    detections = None if aligned else detect_all(images, spec_from_string(detector), cache_dir, workers)
-    return embed_images(images, embedder, detections)
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(f"{embedder.manifest.model_sha256}|{spec.model_dump_json()}|{aligned}".encode())
+        for src in images:
+            digest.update(
+                src if isinstance(src, bytes) else f"{Path(src).resolve()}:{Path(src).stat().st_size}".encode()
+            )
+        cached = Path(cache_dir) / f"embeddings_{digest.hexdigest()[:20]}.npy"
+        if cached.is_file():
+            out: npt.NDArray[np.float32] = np.load(cached)
+            return out
+    detections = None if aligned else detect_all(images, spec, cache_dir, workers)
+    raw = embed_images(images, embedder, detections)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cached, raw)
+    return raw
 
 
 def score_pair_sets(
     model_dir: Path,
     specs: Sequence[str],
     folds: Sequence[int] | None = None,
-    detector: str = "retinaface",
+    detector: str | DetectorSpec = "retinaface",
     cache_dir: Path | None = None,
     workers: int | None = None,
 ) -> ScoredPairs:
@@ -120,9 +194,17 @@ def score_pair_sets(
         pairs: PairSet = load_pairs(spec)
         if folds:
             pairs = pairs.subset(np.isin(pairs.folds, list(folds)), f"{pairs.name}[folds {','.join(map(str, folds))}]")
-        mu, kappa = embedding_to_vmf(_embed(model_dir, pairs.images, pairs.aligned, detector, cache_dir, workers))
+        raw = embed_for_calibration(model_dir, pairs.images, pairs.aligned, detector, cache_dir, workers)
+        found = found_rows(raw)
+        usable = found[pairs.first] & found[pairs.second]
+        all_pairs = int(usable.size)
+        pairs = pairs.subset(usable)
+        mu, kappa = embedding_to_vmf(np.where(found[:, None], raw, 1.0))
         scores = np.sum(mu[pairs.first] * mu[pairs.second], axis=1)
-        ids = pairs.pair_identities()
+        labels, people = None, None
+        if pairs.identities is not None:
+            labels, index = np.unique(np.asarray(pairs.identities), return_inverse=True)
+            people = np.stack([index[pairs.first], index[pairs.second]], axis=1).astype(np.int64)
         parts.append(
             ScoredPairs(
                 name=pairs.name,
@@ -130,19 +212,30 @@ def score_pair_sets(
                 scores=scores,
                 same=pairs.same,
                 certainty=pair_certainty(kappa[pairs.first], kappa[pairs.second]),
-                kappas=kappa,
-                genuine_ids=ids[0][pairs.same == 1] if ids else None,
-                impostor_ids=np.stack([ids[0][pairs.same == 0], ids[1][pairs.same == 0]], axis=1) if ids else None,
+                kappas=kappa[found],
+                labels=labels,
+                people=people,
+                images_without_face=int((~found).sum()),
+                pairs_without_face=all_pairs - int(usable.sum()),
             )
         )
     return concat_samples(parts)
 
 
 def concat_samples(parts: list[ScoredPairs]) -> ScoredPairs:
-    """One sample from several (pairs never cross parts)."""
+    """One sample from several (pairs never cross parts; a name in several parts is one person)."""
     if len(parts) == 1:
         return parts[0]
-    with_ids = all(p.genuine_ids is not None for p in parts)
+    with_ids = all(p.labels is not None and p.people is not None for p in parts)
+    labels, people, image_people = None, None, None
+    if with_ids:
+        labels = np.unique(np.concatenate([p.labels for p in parts]))
+        people = np.concatenate([np.searchsorted(labels, p.labels[p.people]) for p in parts])  # type: ignore[index]
+    with_mu = with_ids and all(p.mu is not None and p.image_people is not None for p in parts)
+    if with_mu:
+        image_people = np.concatenate(
+            [np.searchsorted(labels, p.labels[p.image_people]) for p in parts]  # type: ignore[arg-type,index]
+        )
     return ScoredPairs(
         name="+".join(p.name for p in parts),
         fingerprint="+".join(p.fingerprint for p in parts),
@@ -150,16 +243,20 @@ def concat_samples(parts: list[ScoredPairs]) -> ScoredPairs:
         same=np.concatenate([p.same for p in parts]),
         certainty=np.concatenate([p.certainty for p in parts]),
         kappas=np.concatenate([p.kappas for p in parts]),
-        genuine_ids=np.concatenate([p.genuine_ids for p in parts]) if with_ids else None,
-        impostor_ids=np.concatenate([p.impostor_ids for p in parts]) if with_ids else None,
+        labels=labels,
+        people=people,
         mode="all_impostors" if all(p.mode == "all_impostors" for p in parts) else "pairs",
+        mu=np.concatenate([p.mu for p in parts]) if with_mu else None,
+        image_people=image_people,
+        images_without_face=sum(p.images_without_face for p in parts),
+        pairs_without_face=sum(p.pairs_without_face for p in parts),
     )
 
 
 def score_gallery(
     model_dir: Path,
     gallery: Path,
-    detector: str = "retinaface",
+    detector: str | DetectorSpec = "retinaface",
     cache_dir: Path | None = None,
     workers: int | None = None,
     include: set[str] | None = None,
@@ -178,51 +275,80 @@ def score_gallery(
                 labels.append(name)
     if len(set(labels)) < 2:
         raise DatasetError(f"{gallery} needs images of at least 2 identities for all-impostor calibration")
-    mu, kappa = embedding_to_vmf(_embed(model_dir, files, aligned, detector, cache_dir, workers))
-    iu = np.triu_indices(len(files), k=1)
-    sims = (mu @ mu.T)[iu]
-    lab = np.asarray(labels)
-    same = (lab[iu[0]] == lab[iu[1]]).astype(np.int64)
+    raw = embed_for_calibration(model_dir, files, aligned, detector, cache_dir, workers)
+    found = found_rows(raw)
+    if found.sum() < len(files):
+        logger.info("%s: %d of %d images have no face and are left out", gallery, (~found).sum(), len(files))
     digest = hashlib.sha256("\n".join(f"{f.relative_to(gallery)}:{f.stat().st_size}" for f in files).encode())
+    mu, kappa = embedding_to_vmf(raw[found])
+    kept = np.asarray(labels)[found]
+    sample = all_pairs_sample(
+        mu, kappa, kept, f"all-pairs:{Path(gallery).name}[{len(set(kept))} identities]", digest.hexdigest()[:16]
+    )
+    sample.images_without_face = int((~found).sum())
+    return sample
+
+
+def all_pairs_sample(
+    mu: npt.NDArray[np.float64],
+    kappa: npt.NDArray[np.float64],
+    names: npt.NDArray[np.str_],
+    name: str,
+    fingerprint: str,
+) -> ScoredPairs:
+    """Every pair among labelled faces (directions mu, certainties kappa): the sample a gallery calibrates on."""
+    labels, person = np.unique(names, return_inverse=True)
+    pairs = all_pairs(mu, kappa, person.astype(np.int64))
     return ScoredPairs(
-        name=f"all-pairs:{Path(gallery).name}[{len(set(labels))} identities]",
-        fingerprint=digest.hexdigest()[:16],
-        scores=sims,
-        same=same,
-        certainty=pair_certainty(kappa[iu[0]], kappa[iu[1]]),
+        name=name,
+        fingerprint=fingerprint,
+        scores=pairs.scores,
+        same=pairs.same.astype(np.int64),
+        certainty=pairs.quality,
         kappas=kappa,
-        genuine_ids=lab[iu[0]][same == 1],
-        impostor_ids=np.stack([lab[iu[0]][same == 0], lab[iu[1]][same == 0]], 1),
+        labels=labels,
+        people=pairs.people,
         mode="all_impostors",
+        mu=mu,
+        image_people=person.astype(np.int64),
     )
 
 
 def build_calibration(
-    sample: ScoredPairs, targets: Sequence[float], default_far: float | None, kappa_budget: float, n_boot: int = 1000
+    sample: ScoredPairs,
+    targets: Sequence[float],
+    default_far: float | None,
+    settings: DecisionSettings | None = None,
+    n_boot: int = 1000,
 ) -> tuple[CalibrationRecord, UncertaintyRecord]:
     """The calibration and uncertainty records of a scored sample (pure: no files touched).
 
-    Targets are refused when the impostor count cannot resolve them; the default point is the FAR target
-    ``default_far`` when given, else the EER point.
+    Targets are refused when the sample cannot resolve them (the error names how many people it would take);
+    the default point is the FAR target ``default_far`` when given, else the first target.
     """
+    settings = settings or DecisionSettings()
     gen, imp = sample.genuine, sample.impostor
     for t in targets:
         check_far_resolvable(t, imp.size)
     eer = equal_error_rate(gen, imp)
     g, i = score_stats(gen, "genuine"), score_stats(imp, "impostor")
     dp = d_prime_interval(gen, imp, n_boot=n_boot, genuine_ids=sample.genuine_ids, impostor_ids=sample.impostor_ids)
+    labelled = sample.labelled()
+    decisions = [fit_decision(far_name(t), labelled, settings.params(t, n_boot)) for t in targets]
     points = []
-    for t in targets:
-        op = operating_point(gen, imp, t)
+    for t, rule in zip(targets, decisions, strict=True):
+        # The point's threshold is the three-way rule's overall accept threshold, whose FAR interval holds.
+        threshold = rule.overall.accept_threshold
         points.append(
             OperatingPointRecord(
                 name=far_name(t),
                 target_far=t,
-                threshold=op.threshold,
-                far=op.far,
-                frr=op.frr,
-                n_genuine=op.n_genuine,
-                n_impostor=op.n_impostor,
+                threshold=threshold,
+                far=far_at(imp, threshold),
+                frr=frr_at(gen, threshold),
+                n_genuine=int(gen.size),
+                n_impostor=int(imp.size),
+                far_interval=rule.overall.far_interval,
             )
         )
     points.append(
@@ -236,11 +362,30 @@ def build_calibration(
             n_impostor=int(imp.size),
         )
     )
-    default = far_name(default_far) if default_far is not None else "eer"
+    default = far_name(default_far if default_far is not None else targets[0])
     try:
         bayes: float | None = bayes_threshold(g.mean, g.std, i.mean, i.std)
     except CalibrationError:
         bayes = None
+    identification = None
+    if sample.mu is not None and sample.image_people is not None:
+        try:
+            identification = fit_identification(
+                sample.mu @ sample.mu.T, sample.image_people, settings.fpir, settings.min_pairs_factor
+            )
+        except CalibrationError as exc:
+            logger.warning("no identification thresholds, so the model cannot search: %s", exc)
+    created = datetime.now(UTC)
+    decision_set = DecisionSet(
+        id="manifest",
+        source="manifest",
+        name=sample.name,
+        created=created,
+        decisions=decisions,
+        default_decision=default,
+        identification=identification,
+        histogram=score_histogram(gen, imp),
+    )
     record = CalibrationRecord(
         pair_set=PairSetRecord(
             name=sample.name,
@@ -248,6 +393,8 @@ def build_calibration(
             n_genuine=int(gen.size),
             n_impostor=int(imp.size),
             mode=sample.mode,
+            images_without_face=sample.images_without_face,
+            pairs_without_face=sample.pairs_without_face,
         ),
         genuine=ScoreStatsRecord(mean=g.mean, std=g.std, count=g.count),
         impostor=ScoreStatsRecord(mean=i.mean, std=i.std, count=i.count),
@@ -257,20 +404,40 @@ def build_calibration(
         bayes_threshold=bayes,
         operating_points=points,
         default_operating_point=default,
-        created=datetime.now(UTC),
+        created=created,
+        decision_set=decision_set,
     )
-    # METHOD.md §4.3: kappa_min is where the FRR at the deployed threshold, among genuine pairs whose less
-    # certain face is below it, exceeds the budget (impostor pairs would swamp an overall error rate).
-    threshold = record.point().threshold
-    genuine = sample.same == 1
-    kappa_min = kappa_min_for_budget(sample.scores[genuine] < threshold, sample.certainty[genuine], kappa_budget)
-    uncertainty = UncertaintyRecord(
+    return record, uncertainty_record(sample.kappas)
+
+
+def score_histogram(
+    genuine: npt.NDArray[np.float64], impostor: npt.NDArray[np.float64], width: float = 0.025
+) -> ScoreHistogramRecord:
+    """Densities of both score samples on shared bins of the given width, covering both."""
+    low = math.floor(min(genuine.min(), impostor.min()) / width) * width
+    high = math.ceil(max(genuine.max(), impostor.max()) / width) * width
+    edges = np.round(np.arange(low, high + width / 2, width), 6)
+    dens_g, _ = np.histogram(genuine, edges, density=True)
+    dens_i, _ = np.histogram(impostor, edges, density=True)
+    return ScoreHistogramRecord(
+        edges=edges.tolist(), genuine=np.round(dens_g, 5).tolist(), impostor=np.round(dens_i, 5).tolist()
+    )
+
+
+def uncertainty_record(kappas: npt.NDArray[np.float64]) -> UncertaintyRecord:
+    """kappa percentiles, monitoring buckets and the enrollment rule of the calibration faces."""
+    enroll = float(np.percentile(kappas, ENROLL_PERCENTILE))
+    buckets = np.unique(np.round(np.percentile(kappas, [0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 100]), 2))
+    return UncertaintyRecord(
         kappa_trained=True,
-        kappa_min=kappa_min,
-        error_budget=kappa_budget,
-        kappa_percentiles=kappa_percentiles(sample.kappas),
+        enroll_kappa_min=enroll,
+        enroll_rule=(
+            f"enrollment refuses a face whose kappa is below {enroll:.2f}, the {ENROLL_PERCENTILE:g}st percentile "
+            "of the calibration faces: too few faces that uncertain were measured to promise anything for them"
+        ),
+        kappa_buckets=buckets.tolist(),
+        kappa_percentiles=kappa_percentiles(kappas),
     )
-    return record, uncertainty
 
 
 class CheckRow(BaseModel):
@@ -278,8 +445,9 @@ class CheckRow(BaseModel):
 
     ``target_interval`` is the central 95 % range of the FAR a sample of this many impostor pairs would show
     if the true FAR were the target and the pairs were independent (binomial). Pairs that share people are
-    not, so ``observed_interval`` resamples the people instead (a 95 % identity bootstrap of the observed FAR);
-    a calibration holds on these people when the target lies inside it (``target_within_observed_interval``).
+    not, so ``observed_interval`` resamples the people instead (a 95 % identity bootstrap of the observed FAR).
+    Thresholds are chosen so that the calibration's own interval stays at or below the target, so the promise
+    FAR <= target holds on these people unless the whole observed interval lies above it (``holds``).
     """
 
     name: str
@@ -291,6 +459,7 @@ class CheckRow(BaseModel):
     observed_within_interval: bool | None
     observed_interval: tuple[float, float] | None = None
     target_within_observed_interval: bool | None = None
+    holds: bool | None = None
     observed_frr: float
     n_genuine: int
     n_impostor: int
@@ -327,6 +496,7 @@ def check_operating_points(manifest: ModelManifest, sample: ScoredPairs, n_boot:
                 target_within_observed_interval=(
                     None if by_people is None or p.target_far is None else by_people[0] <= p.target_far <= by_people[1]
                 ),
+                holds=None if by_people is None or p.target_far is None else by_people[0] <= p.target_far,
                 observed_frr=frr_at(gen, p.threshold),
                 n_genuine=int(gen.size),
                 n_impostor=int(imp.size),
@@ -340,23 +510,25 @@ def calibrate_model(
     sample: ScoredPairs,
     targets: Sequence[float],
     default_far: float | None,
-    kappa_budget: float = DEFAULT_KAPPA_BUDGET,
+    settings: DecisionSettings | None = None,
     n_boot: int = 1000,
+    detector: DetectorSpec | None = None,
 ) -> ModelManifest:
-    """Write calibration, kappa statistics and the HTML report into a model directory."""
+    """Write calibration, kappa statistics, the detector record and the HTML report into a model directory."""
     manifest = load_manifest(model_dir)
-    record, uncertainty = build_calibration(sample, targets, default_far, kappa_budget, n_boot)
+    record, uncertainty = build_calibration(sample, targets, default_far, settings, n_boot)
     uncertainty = uncertainty.model_copy(update={"kappa_trained": manifest.uncertainty.kappa_trained})
-    updated = manifest.model_copy(update={"calibration": record, "uncertainty": uncertainty})
-    updated = ModelManifest.model_validate(updated.model_dump())
+    update: dict[str, object] = {"calibration": record, "uncertainty": uncertainty}
+    if detector is not None:
+        update["detector"] = detector_record(detector)
+    updated = ModelManifest.model_validate(manifest.model_copy(update=update).model_dump())
     from training.calibration_report import write_calibration_report
 
     write_calibration_report(updated, sample, Path(model_dir) / REPORT_DIRNAME)
     save_manifest(updated, model_dir)
     p = record.point()
     logger.info(
-        "calibrated %s on %s: d'=%.2f [%.2f, %.2f], EER %.4f at %.4f, %s threshold %.4f (FAR %.2e, FRR %.4f), "
-        "kappa_min=%s",
+        "calibrated %s on %s: d'=%.2f [%.2f, %.2f], EER %.4f at %.4f, %s threshold %.4f (FAR %.2e, FRR %.4f)",
         updated.model_id,
         sample.name,
         record.d_prime.value,
@@ -368,8 +540,27 @@ def calibrate_model(
         p.threshold,
         p.far,
         p.frr,
-        uncertainty.kappa_min,
     )
+    if record.decision_set is not None:
+        for rule in record.decision_set.decisions:
+            for band in (rule.overall, *rule.bands):
+                logger.info(
+                    "%s band %s [%s, %s): accept %.4f (FAR %.2e, interval %.2e-%.2e), reject %.4f (miss %.4f), "
+                    "%d genuine / %d impostor pairs, %s",
+                    rule.name,
+                    band.name,
+                    band.quality_low,
+                    band.quality_high,
+                    band.accept_threshold,
+                    band.far,
+                    *band.far_interval,
+                    band.reject_threshold,
+                    band.miss_rate,
+                    band.n_genuine,
+                    band.n_impostor,
+                    "resolved" if band.resolved else f"unresolved (needs {band.identities_needed} people)",
+                )
+            logger.info("%s: Cllr %.4f banded, %.4f overall", rule.name, rule.cllr, rule.cllr_overall)
     risk = risk_coverage((sample.scores >= p.threshold) != (sample.same == 1), sample.certainty)
     logger.info("risk-coverage at %s: gain %.2f over random rejection", p.name, risk.gain)
     return updated

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facecore.fileio import atomic_write_text
-from facecore.manifest import ModelManifest
+from facecore.manifest import CalibrationRecord, ModelManifest
 from facecore.uncertainty import risk_coverage
 from training.plots import plot_risk_coverage, plot_roc, plot_score_histograms
 
@@ -58,11 +58,49 @@ EER {cal.eer:.4f} at {cal.eer_threshold:.4f}; Bayes threshold {cal.bayes_thresho
 <table><tr><th>point</th><th>target FAR</th><th>threshold</th><th>FAR</th><th>FRR</th><th>genuine</th>
 <th>impostor</th></tr>{rows}</table>
 <p>Default operating point: <b>{html.escape(cal.default_operating_point)}</b>.
-kappa_min = {u.kappa_min} (error budget {u.error_budget}); kappa trained: {u.kappa_trained}. Percentiles: {pct}.
+{html.escape(u.enroll_rule or "No enrollment rule.")} kappa trained: {u.kappa_trained}. Percentiles: {pct}.
 Rejecting the lowest-kappa pairs first lowers the error by {rc.gain:.0%} of random rejection's (AURC gain).</p>
+{_decision_tables(cal)}
 {_img(hist)}{_img(roc)}{_img(rc_path)}
 </body></html>
 """
     path = out / "calibration.html"
     atomic_write_text(path, page)
     return path
+
+
+def _decision_tables(cal: CalibrationRecord) -> str:
+    """The three-way rule's bands and the identification thresholds, as HTML tables."""
+    ds = cal.decision_set
+    if ds is None:
+        return ""
+    parts = []
+    for rule in ds.decisions:
+        rows = "".join(
+            f"<tr><td>{html.escape(b.name)}</td><td>{'' if b.quality_low is None else f'{b.quality_low:.2f}'}</td>"
+            f"<td>{'' if b.quality_high is None else f'{b.quality_high:.2f}'}</td><td>{b.accept_threshold:.4f}</td>"
+            f"<td>{b.far:.2e} [{b.far_interval[0]:.2e}, {b.far_interval[1]:.2e}]</td><td>{b.reject_threshold:.4f}</td>"
+            f"<td>{b.miss_rate:.4f} [{b.miss_interval[0]:.4f}, {b.miss_interval[1]:.4f}]</td><td>{b.n_genuine}</td>"
+            f"<td>{b.n_impostor}</td><td>{b.n_identities}</td><td>{'yes' if b.resolved else 'no'}</td></tr>"
+            for b in (rule.overall, *rule.bands)
+        )
+        parts.append(
+            f"<h2>Three-way rule {html.escape(rule.name)}: FAR {rule.target_far:g}, miss bound {rule.miss_bound:g}</h2>"
+            "<table><tr><th>band</th><th>kappa from</th><th>to</th><th>accept</th><th>FAR [interval]</th>"
+            "<th>reject</th><th>miss [interval]</th><th>genuine</th><th>impostor</th><th>people</th>"
+            f"<th>resolved</th></tr>{rows}</table><p>Cllr {rule.cllr:.4f} with bands, {rule.cllr_overall:.4f} "
+            "without.</p>"
+        )
+    ident = ds.identification
+    if ident is not None:
+        rows = "".join(
+            f"<tr><td>{p.gallery_size}</td><td>{p.threshold:.4f}</td><td>{p.fpir:.4f}</td>"
+            f"<td>{p.rank1_hit_rate:.4f}</td></tr>"
+            for p in ident.points
+        )
+        parts.append(
+            f"<h2>Identification at FPIR {ident.target_fpir:g}</h2><p>{ident.n_probes} probes; galleries up to "
+            f"{ident.max_gallery_size} faces.</p><table><tr><th>gallery faces</th><th>threshold</th><th>FPIR</th>"
+            f"<th>rank-1 hit rate</th></tr>{rows}</table>"
+        )
+    return "".join(parts)

@@ -22,6 +22,7 @@ from facecore.protocols import held_out_errors, stratified_folds
 from facecore.uncertainty import RiskCoverage, pair_certainty, risk_coverage
 from facecore.vmf import embedding_to_vmf
 from training.data.pairs import PairSet
+from training.embedding import found_rows
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class EvalReport(BaseModel):
     risk_coverage: RiskCoverage
     kappa_percentiles: dict[str, float]
     flip: bool
-    fallback_images: int
+    images_without_face: int = 0
+    pairs_without_face: int = 0
 
 
 def pair_scores(
@@ -102,11 +104,14 @@ def evaluate_embeddings(
     embeddings: npt.NDArray[np.float32],
     pairs: PairSet,
     flip: bool = False,
-    fallback_images: int = 0,
     n_boot: int = 1000,
     with_retrieval: bool = True,
 ) -> EvalReport:
-    """Every metric of one pair set from the raw embeddings of its images."""
+    """Every metric of one pair set from the raw embeddings of its images (NaN rows: no face, left out)."""
+    found = found_rows(embeddings)
+    usable = found[pairs.first] & found[pairs.second]
+    dropped = int((~usable).sum())
+    pairs = pairs.subset(usable)
     scores, certainty = pair_scores(embeddings, pairs)
     same = pairs.same
     gen, imp = scores[same == 1], scores[same == 0]
@@ -122,8 +127,9 @@ def evaluate_embeddings(
         dp = d_prime_interval(gen, imp, n_boot=n_boot, genuine_ids=gen_ids, impostor_ids=imp_ids)
     else:
         dp = d_prime_interval(gen, imp, n_boot=n_boot)
-    mu, kappa = embedding_to_vmf(embeddings)
-    retrieval = retrieval_metrics(mu, pairs.identities) if with_retrieval and pairs.identities else None
+    mu, kappa = embedding_to_vmf(embeddings[found])
+    kept_ids = [pairs.identities[i] for i in np.nonzero(found)[0]] if pairs.identities else None
+    retrieval = retrieval_metrics(mu, kept_ids) if with_retrieval and kept_ids else None
     pct = np.percentile(kappa, [5, 25, 50, 75, 95])
     return EvalReport(
         benchmark=pairs.name,
@@ -148,7 +154,8 @@ def evaluate_embeddings(
         risk_coverage=risk_coverage(errors, certainty),
         kappa_percentiles={f"p{q}": float(v) for q, v in zip((5, 25, 50, 75, 95), pct, strict=True)},
         flip=flip,
-        fallback_images=fallback_images,
+        images_without_face=int((~found).sum()),
+        pairs_without_face=dropped,
     )
 
 
@@ -202,8 +209,9 @@ def run_evaluate(
             pairs = pairs.subset(np.isin(pairs.folds, folds), f"{pairs.name}[folds {','.join(map(str, folds))}]")
         detections = None if pairs.aligned else detect_all(pairs.images, spec_from_string(detector), cache_dir, workers)
         embeddings = embed_images(pairs.images, embedder, detections, flip)
-        fallback = int(detections.fallback.sum()) if detections is not None else 0
-        report = evaluate_embeddings(embeddings, pairs, flip, fallback, n_boot)
+        report = evaluate_embeddings(embeddings, pairs, flip, n_boot)
+        found = found_rows(embeddings)
+        pairs = pairs.subset(found[pairs.first] & found[pairs.second])
         scores, _ = pair_scores(embeddings, pairs)
         stem = "report" if len(pair_specs) == 1 else "report_" + "".join(c if c.isalnum() else "_" for c in pairs.name)
         path = write_report(report, scores, pairs.same, Path(out), stem)

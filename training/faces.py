@@ -1,7 +1,8 @@
 """Detection over many images with both cores, shared by `dprime align`, evaluation and calibration.
 
-Workers each build their own detector (one onnxruntime thread apiece) and return detections, never
-pixels, so the parent can crop whichever way a model's manifest asks.
+Workers each build their own detector (one onnxruntime thread apiece) and run facepipe's face path (decode,
+detect, keep the largest face, as the service's default policy does); they return detections, never pixels, so
+the parent can crop whichever way a model's manifest asks.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from tqdm import tqdm
 from facepipe.decode import RgbImage, decode_image
 from facepipe.detection import Detection, FaceDetector
 from facepipe.detectors import DetectorSpec, create_detector
-from facepipe.errors import FacepipeError
+from facepipe.errors import FacepipeError, NoFaceError
+from facepipe.facepath import FacePath, ImageLimits
 
 logger = logging.getLogger(__name__)
 
 # Research photos can be large; these limits only guard against corrupt files.
-MAX_BYTES = 64 * 1024 * 1024
-MAX_PIXELS = 80_000_000
+LIMITS = ImageLimits(max_bytes=64 * 1024 * 1024, max_pixels=80_000_000)
 
 Outcome = Literal["ok", "no_face", "several_faces", "unreadable"]
 
@@ -52,20 +53,20 @@ def _init_worker(spec_json: str) -> None:
 def load_image(source: Path | bytes) -> RgbImage:
     """Decode a file or encoded bytes to RGB."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    return decode_image(data, MAX_BYTES, MAX_PIXELS)
+    return decode_image(data, LIMITS.max_bytes, LIMITS.max_pixels)
 
 
 def find_face(detector: FaceDetector, source: Path | bytes) -> FaceFinding:
-    """Detect faces in one image and pick the largest."""
+    """The face the service's 'largest' policy keeps in one image, through facepipe's face path."""
+    path = FacePath(detector, LIMITS)
     try:
         image = load_image(source)
+        found = path.detect(image, "all")
+    except NoFaceError as exc:
+        return FaceFinding("no_face", None, 0, str(exc))
     except (FacepipeError, OSError) as exc:
         return FaceFinding("unreadable", None, 0, str(exc))
-    found = detector.detect(image)
-    if not found:
-        return FaceFinding("no_face", None, 0, "no face detected")
-    best = max(found, key=lambda d: d.area)
-    return FaceFinding("ok" if len(found) == 1 else "several_faces", best, len(found))
+    return FaceFinding("ok" if len(found) == 1 else "several_faces", found[0], len(found))
 
 
 def _find_in_worker(source: Path | bytes) -> FaceFinding:

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
-from service.decisions import face_quality
 from service.deps import ReadKey, StateDep
+from service.responses import face_quality
 from service.routes.forms import PolicyForm, read_upload
 from service.schemas import EmbeddedFaceOut, EmbedResponse
 

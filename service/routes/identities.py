@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from facecore.errors import DprimeError
-from service.decisions import is_low_quality
+from service.decisions import enroll_refusal
 from service.deps import AdminKey, ReadKey, StateDep
 from service.errors import ServiceError, as_service_error
 from service.gallery_store import IdentityRow
@@ -84,16 +84,10 @@ def _screen(
             rejected.append(RejectedImage(index=i, filename=upload.filename, code=err.code, message=err.message))
             continue
         face = result[0]
-        if is_low_quality(face.kappa, runtime.manifest):
-            rejected.append(
-                RejectedImage(
-                    index=i,
-                    filename=upload.filename,
-                    code="low_quality",
-                    message=f"face certainty kappa={face.kappa:.2f} is below this model's kappa_min="
-                    f"{runtime.manifest.uncertainty.kappa_min:.2f}; use a sharper, more frontal photo",
-                )
-            )
+        refusal = enroll_refusal(face.kappa, runtime.manifest)
+        if refusal is not None:
+            message = f"{refusal}; use a sharper, more frontal photo"
+            rejected.append(RejectedImage(index=i, filename=upload.filename, code="low_quality", message=message))
             continue
         accepted.append((i, upload.filename, face))
     return accepted, rejected

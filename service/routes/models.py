@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from facecore.decision_records import DecisionSet
 from facecore.manifest import ModelManifest
 from service.deps import AdminKey, ReadKey, StateDep
 from service.errors import ServiceError
-from service.schemas import ModelList, ModelOut
+from service.responses import calibration_ref
+from service.schemas import DetectorInfo, ModelList, ModelOut
 from service.switcher import SwitchJob
 
 router = APIRouter(tags=["models"])
 
 
-def model_out(m: ModelManifest, active_id: str | None, serving_id: str | None) -> ModelOut:
-    """API view of a manifest."""
+def model_out(
+    m: ModelManifest,
+    active_id: str | None,
+    serving_id: str | None,
+    decision_set: DecisionSet | None = None,
+    detector: DetectorInfo | None = None,
+) -> ModelOut:
+    """API view of a manifest (with the decision set that serves it, which may be a gallery calibration)."""
     cal = m.calibration
+    ds = decision_set or (cal.decision_set if cal else None)
     return ModelOut(
         model_id=m.model_id,
         created=m.created,
@@ -26,9 +35,15 @@ def model_out(m: ModelManifest, active_id: str | None, serving_id: str | None) -
         active=m.model_id == active_id,
         serving=m.model_id == serving_id,
         kappa_trained=m.uncertainty.kappa_trained,
-        kappa_min=m.uncertainty.kappa_min,
+        enroll_kappa_min=m.uncertainty.enroll_kappa_min,
+        enroll_rule=m.uncertainty.enroll_rule,
         operating_points=[p.model_dump() for p in cal.operating_points] if cal else [],
         default_operating_point=cal.default_operating_point if cal else None,
+        calibration=calibration_ref(ds) if ds else None,
+        decisions=ds.decisions if ds else [],
+        identification=ds.identification if ds else None,
+        score_histogram=ds.histogram if ds else None,
+        detector=detector,
     )
 
 
@@ -46,7 +61,11 @@ def list_models(state: StateDep, _: ReadKey) -> ModelList:
 def active_model(state: StateDep, _: ReadKey) -> ModelOut:
     """The serving model with its operating points."""
     runtime = state.active_runtime()
-    return model_out(runtime.manifest, state.registry.active_id(), runtime.model_id)
+    adopted = state.calibrations.active(runtime.model_id)
+    detector = DetectorInfo(
+        in_use=state.detector_in_use, calibrated_with=runtime.manifest.detector, overridden=state.detector_overridden
+    )
+    return model_out(runtime.manifest, state.registry.active_id(), runtime.model_id, adopted, detector)
 
 
 @router.post("/v1/admin/models/{model_id}/activate", response_model=SwitchJob, status_code=status.HTTP_202_ACCEPTED)

@@ -1,4 +1,4 @@
-"""POST /v1/search: 1:N identification with a calibrated decision for every candidate."""
+"""POST /v1/search: open-set 1:N identification that keeps a stated FPIR for the gallery's size."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from service.decisions import decide, face_quality, is_low_quality, operating_point_out
+from facecore.decision import decide_search, hit_decision, pair_quality
+from service.decisions import active_decision_set, decision_rule
 from service.deps import ReadKey, StateDep
 from service.errors import ServiceError
+from service.responses import band_out, calibration_ref, face_quality
 from service.routes.forms import OperatingPointForm, PolicyForm, read_upload
-from service.schemas import SearchHit, SearchResponse
+from service.schemas import FpirOut, SearchHit, SearchResponse, Thresholds
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
@@ -24,42 +26,57 @@ def search(
     operating_point: OperatingPointForm = None,
     multiple_faces: PolicyForm = None,
 ) -> SearchResponse:
-    """The k most similar enrolled identities; 'unknown' when none clears the calibrated threshold."""
+    """The k most similar enrolled identities and an open-set decision: match, unknown or uncertain."""
     if k > state.settings.search_max_k:
         raise ServiceError("validation_error", f"k={k} is above the limit of {state.settings.search_max_k}")
     policy = multiple_faces or state.settings.multiple_faces
     if policy == "all":
         raise ServiceError("validation_error", "multiple_faces=all is not allowed for search: one probe face")
     runtime = state.active_runtime()
-    manifest = runtime.manifest
-    point = runtime.operating_point(operating_point or state.settings.operating_point)
+    decision_set = active_decision_set(runtime.manifest, state.calibrations)
+    rule = decision_rule(decision_set, operating_point or state.settings.operating_point)
+    ident = decision_set.identification
+    if ident is None:
+        raise ServiceError(
+            "model_not_calibrated",
+            f"calibration {decision_set.id!r} has no identification thresholds; recalibrate on a labelled gallery",
+        )
     face = state.pipeline.embed_image(read_upload(image, state.settings.max_image_bytes), runtime, policy)[0]
     with state.pipeline.stage("search"):
         hits = state.gallery.search(face.mu, k)
-    # A stored face below kappa_min was refused at enrollment, so only the probe's certainty can make it uncertain.
+    n_faces = state.gallery.index.size if state.gallery.index else 0
+    best = hits[0] if hits else None
+    best_kappa = state.gallery.store.face_kappa(best.face_id, runtime.model_id) if best else face.kappa
+    quality = pair_quality(face.kappa, best_kappa if best_kappa is not None else face.kappa)
+    verdict = decide_search(best.cosine if best else None, quality, n_faces, rule, ident)
     out = [
         SearchHit(
             identity_id=h.identity_id,
             name=h.name,
             face_id=h.face_id,
             cosine=h.cosine,
-            decision=decide(h.cosine, [face.kappa], manifest, point),
+            decision=hit_decision(h.cosine, verdict.accept, verdict.reject),
         )
         for h in hits
     ]
-    if is_low_quality(face.kappa, manifest):
-        result = "uncertain"
-    else:
-        result = "match" if out and out[0].decision == "match" else "unknown"
-    state.metrics.decisions.labels(kind="search", outcome=result).inc()
-    n_faces = state.gallery.index.size if state.gallery.index else 0
+    state.metrics.decisions.labels(kind="search", outcome=verdict.result, band=verdict.band.name).inc()
     return SearchResponse(
-        result=result,
+        result=verdict.result,
         hits=out,
-        threshold=point.threshold,
-        operating_point=operating_point_out(point, manifest),
-        query_face=face_quality(face, manifest),
+        threshold=verdict.accept,
+        thresholds=Thresholds(accept=verdict.accept, reject=verdict.reject),
+        fpir=FpirOut(
+            target=ident.target_fpir,
+            fpir=verdict.point.fpir,
+            gallery_size=n_faces,
+            calibrated_gallery_size=verdict.point.gallery_size,
+            resolvable=verdict.resolved,
+        ),
+        rank1_hit_rate=verdict.point.rank1_hit_rate,
+        band=band_out(verdict.band, rule, quality),
+        reason=verdict.reason,
+        calibration=calibration_ref(decision_set),
+        query_face=face_quality(face, runtime.manifest),
         gallery_faces=n_faces,
-        expected_false_matches=n_faces * point.far,
         model_id=runtime.model_id,
     )

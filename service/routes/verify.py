@@ -1,4 +1,4 @@
-"""POST /v1/verify: one calibrated 1:1 decision (two images, or an image and an enrolled identity)."""
+"""POST /v1/verify: one three-way 1:1 decision (two images, or an image and an enrolled identity)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 
+from facecore.decision import decide, pair_quality
+from facecore.decision_records import DecisionRecord, DecisionSet
 from facecore.errors import DprimeError
-from facecore.manifest import OperatingPointRecord
 from facecore.vmf import expected_cosine, log_expected_likelihood
-from service.decisions import decide, face_quality, operating_point_out
+from service.decisions import active_decision_set, decision_rule
 from service.deps import ReadKey, StateDep
 from service.errors import ServiceError
 from service.pipeline import EmbeddedFace, FacePolicy
+from service.responses import band_out, calibration_ref, face_quality, rule_point, thresholds
 from service.routes.forms import OperatingPointForm, PolicyForm, read_upload
 from service.runtime import ModelRuntime
 from service.schemas import IdentityRef, VerifyResponse
@@ -32,33 +34,52 @@ def verify(
     operating_point: OperatingPointForm = None,
     multiple_faces: PolicyForm = None,
 ) -> VerifyResponse:
-    """Same person or not, with the threshold, its measured FAR/FRR and each face's certainty."""
+    """Same person, different people, or uncertain, with the promise each answer keeps."""
     policy = multiple_faces or state.settings.multiple_faces
     if policy == "all":
         raise ServiceError("validation_error", "multiple_faces=all is not allowed for verify: one face per side")
     runtime = state.active_runtime()
-    point = runtime.operating_point(operating_point or state.settings.operating_point)
+    decision_set = active_decision_set(runtime.manifest, state.calibrations)
+    rule = decision_rule(decision_set, operating_point or state.settings.operating_point)
     probe = read_upload(image_a, state.settings.max_image_bytes)
+    ref = None
     if image_b is not None and identity_id is None:
-        other = read_upload(image_b, state.settings.max_image_bytes)
-        a, b = _embed_pair(state, runtime, probe, other, policy)
-        ref = None
+        a, b = _embed_pair(state, runtime, probe, read_upload(image_b, state.settings.max_image_bytes), policy)
     elif identity_id is not None and image_b is None:
         a = state.pipeline.embed_image(probe, runtime, policy)[0]
-        b, ref = _best_enrolled_face(state, runtime, a, identity_id, point)
+        b, ref = _best_enrolled_face(state, runtime, a, identity_id, rule)
     else:
         raise ServiceError("validation_error", "send exactly one of image_b or identity_id with image_a")
-    manifest = runtime.manifest
+    return _respond(state, runtime, decision_set, rule, a, b, ref)
+
+
+def _respond(
+    state: AppState,
+    runtime: ModelRuntime,
+    decision_set: DecisionSet,
+    rule: DecisionRecord,
+    a: EmbeddedFace,
+    b: EmbeddedFace,
+    ref: IdentityRef | None,
+) -> VerifyResponse:
     cosine = float(np.dot(a.mu, b.mu))
-    decision = decide(cosine, [a.kappa, b.kappa], manifest, point)
-    state.metrics.decisions.labels(kind="verify", outcome=decision).inc()
+    quality = pair_quality(a.kappa, b.kappa)
+    verdict = decide(cosine, quality, rule)
+    state.metrics.decisions.labels(kind="verify", outcome=verdict.decision, band=verdict.band.name).inc()
     state.metrics.score.observe(cosine)
+    manifest = runtime.manifest
     dim = manifest.embedding_dim
     return VerifyResponse(
-        decision=decision,
+        decision=verdict.decision,
         cosine=cosine,
-        threshold=point.threshold,
-        operating_point=operating_point_out(point, manifest),
+        threshold=verdict.accept,
+        thresholds=thresholds(verdict),
+        band=band_out(verdict.band, rule, quality),
+        pair_quality=quality,
+        log10_lr=verdict.log10_lr,
+        reason=verdict.reason,
+        calibration=calibration_ref(decision_set),
+        operating_point=rule_point(rule, decision_set),
         faces=[face_quality(a, manifest), face_quality(b, manifest)],
         expected_cosine=float(expected_cosine(cosine, a.kappa, b.kappa, dim)),
         log_expected_likelihood=float(log_expected_likelihood(cosine, a.kappa, b.kappa, dim)),
@@ -80,9 +101,9 @@ def _embed_pair(
 
 
 def _best_enrolled_face(
-    state: AppState, runtime: ModelRuntime, probe: EmbeddedFace, identity_id: str, point: OperatingPointRecord
+    state: AppState, runtime: ModelRuntime, probe: EmbeddedFace, identity_id: str, rule: DecisionRecord
 ) -> tuple[EmbeddedFace, IdentityRef]:
-    """The identity's face most similar to the probe (best of n, so FAR grows with n: reported as far_bound)."""
+    """The identity's face most similar to the probe (best of n: its FAR is at most n times one comparison's)."""
     vs = state.gallery.identity_vectors(identity_id, runtime)
     if vs.face_ids.size == 0:
         raise ServiceError("unknown_identity", f"identity {identity_id!r} has no faces to compare with")
@@ -95,7 +116,7 @@ def _best_enrolled_face(
         name=row.name if row else "",
         faces_compared=n,
         best_face_id=int(vs.face_ids[best]),
-        far_bound=min(1.0, n * point.far),
+        far_bound=min(1.0, n * rule.target_far),
     )
     stored = EmbeddedFace(mu=vs.vectors[best].astype(np.float64), kappa=float(vs.kappas[best]), detection=None)
     return stored, ref

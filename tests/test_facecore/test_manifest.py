@@ -37,7 +37,7 @@ def test_schema_version_and_validation_errors(tmp_path: Path) -> None:
     raw = json.loads((model_dir / "manifest.json").read_text())
     raw["schema_version"] = 99
     (model_dir / "manifest.json").write_text(json.dumps(raw))
-    with pytest.raises(ManifestError, match="has schema_version 99; this dprime reads schema_version 1"):
+    with pytest.raises(ManifestError, match="has schema_version 99; this dprime reads schema_version 2"):
         load_manifest(model_dir)
     raw["schema_version"] = 1
     raw["preprocess"]["std"] = [0, 1, 1]

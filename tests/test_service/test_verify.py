@@ -36,6 +36,12 @@ def test_same_photo_matches_with_its_calibration(client: TestClient) -> None:
         "threshold": 0.99,
         "calibration_set": "synthetic",
     }
+    assert body["thresholds"] == {"accept": 0.99, "reject": pytest.approx(0.79)} and body["reason"] is None
+    assert body["band"]["name"] in ("q1", "q2") and body["band"]["fallback"] is False
+    assert body["band"]["target_far"] == 1e-3 and body["band"]["miss_bound"] == 0.02
+    assert body["calibration"] == {"id": "manifest", "source": "manifest", "name": "synthetic"}
+    assert body["pair_quality"] == min(f["kappa"] for f in body["faces"])
+    assert body["log10_lr"] == pytest.approx(10.0 * body["cosine"] - 10.0 * (0.99 + 0.79) / 2)
     ka, kb = body["faces"][0]["kappa"], body["faces"][1]["kappa"]
     assert body["expected_cosine"] == pytest.approx(float(expected_cosine(body["cosine"], ka, kb, 8)), rel=1e-6)
     assert body["log_expected_likelihood"] == pytest.approx(
@@ -44,25 +50,30 @@ def test_same_photo_matches_with_its_calibration(client: TestClient) -> None:
     assert body["faces"][0]["mean_resultant"] == pytest.approx(float(mean_resultant_length(ka, 8)), rel=1e-6)
 
 
-def test_different_photos_do_not_match_and_eer_point_can_be_chosen(client: TestClient) -> None:
+def test_different_photos_and_another_rule_can_be_chosen(client: TestClient) -> None:
     r = verify(client, astronaut_jpeg(), astronaut_variant_jpeg())
     body = r.json()
-    assert body["decision"] == "non_match" and body["cosine"] < 0.99
-    r = verify(client, astronaut_jpeg(), astronaut_variant_jpeg(), operating_point="eer")
+    assert body["cosine"] < 0.99 and body["decision"] == ("non_match" if body["cosine"] < 0.79 else "uncertain")
+    r = verify(client, astronaut_jpeg(), astronaut_variant_jpeg(), operating_point="far_1e-2")
     body = r.json()
-    assert body["threshold"] == 0.25 and body["operating_point"]["name"] == "eer"
-    assert body["decision"] == ("match" if body["cosine"] >= 0.25 else "non_match")
+    assert body["threshold"] == 0.25 and body["operating_point"]["name"] == "far_1e-2"
+    cos = body["cosine"]
+    assert body["decision"] == ("match" if cos >= 0.25 else "non_match" if cos < 0.1 else "uncertain")
     r = verify(client, astronaut_jpeg(), astronaut_jpeg(), operating_point="far_1e-9")
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
-    assert r.json()["error"]["details"]["available"] == ["far_1e-3", "eer"]
+    assert r.json()["error"]["details"]["available"] == ["far_1e-3", "far_1e-2"]
 
 
-def test_low_kappa_gives_uncertain(make_settings: Callable[..., Settings], models_dir) -> None:  # type: ignore[no-untyped-def]
-    write_tiny_model(models_dir, "strict", calibrated=True, threshold=0.5, kappa_min=1e9)
+def test_a_score_between_the_thresholds_is_uncertain_and_says_why(
+    make_settings: Callable[..., Settings],
+    models_dir,  # type: ignore[no-untyped-def]
+) -> None:
+    write_tiny_model(models_dir, "strict", calibrated=True, threshold=1.01, reject=0.5)
     ModelRegistry(models_dir).activate("strict")
     with TestClient(create_app(make_settings()), headers={"X-API-Key": ADMIN_KEY}) as c:
         body = verify(c, astronaut_jpeg(), astronaut_jpeg()).json()
-        assert body["decision"] == "uncertain" and body["faces"][0]["low_quality"] is True
+        assert body["decision"] == "uncertain" and body["thresholds"] == {"accept": 1.01, "reject": 0.5}
+        assert "between the reject threshold 0.5000 and the accept threshold 1.0100" in body["reason"]
 
 
 def test_uncalibrated_model_refuses_to_decide(make_settings: Callable[..., Settings], models_dir) -> None:  # type: ignore[no-untyped-def]
@@ -103,5 +114,5 @@ def test_verify_against_an_enrolled_identity(client: TestClient) -> None:
     ref = body["identity"]
     assert ref["name"] == "Eileen" and ref["faces_compared"] == 2
     assert ref["best_face_id"] == identity["faces"][0]["face_id"]
-    assert ref["far_bound"] == pytest.approx(2 * 9e-4)
+    assert ref["far_bound"] == pytest.approx(2 * 1e-3)
     assert np.isfinite(body["expected_cosine"])

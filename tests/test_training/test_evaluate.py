@@ -102,6 +102,6 @@ def test_evaluate_on_lfw_pairs_with_detection(smoke_checkpoint: Path, tmp_path: 
     )
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["n_pairs"] == 1200 and report["n_folds"] == 2 and report["d_prime_method"] == "identities"
-    assert report["retrieval"]["n_queries"] > 100 and report["fallback_images"] < 30
+    assert report["retrieval"]["n_queries"] > 100 and report["images_without_face"] < 30
     assert "0.01" in report["tar_at_far"] and "0.001" not in report["tar_at_far"]  # 600 impostors resolve 1e-2 only
     assert list((tmp_path / "cache").glob("detections_*.npz"))

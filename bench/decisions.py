@@ -1,0 +1,243 @@
+"""What the decisions promise, measured on people the model neither trained nor calibrated on.
+
+Every face goes through the service's face path (facepipe, the manifest's detector, onnxruntime). Per evaluated
+pair set (LFW dev fold 9, CFP frontal-frontal and frontal-profile folds 4-5) and per rule:
+  kappa-aware  the manifest's three-way rule with its kappa bands
+  kappa-blind  the same targets with the overall band only
+  decide-all   match at the overall accept threshold, non_match below it (no abstention)
+it reports the abstention, the error among decided pairs, the FAR among decided impostors and the miss rate
+(genuine pairs called non_match), with 95 % identity-bootstrap intervals.
+
+Open-set identification: the evaluated people are split at random into enrolled (one photo each) and not enrolled;
+the enrolled people's other photos are mated searches, the others' photos non-mated searches. Gallery sizes 100
+and about 800 faces (the large one filled with CelebA low-resolution faces of people in no other split, as
+distractors). FPIR is the share of non-mated searches that return `match`; the rank-1 hit rate the share of mated
+searches that return `match` with the right person first.
+
+Usage: python bench/decisions.py [--data ../shared/data] [--model-id ID]   (writes bench/results/decisions.*)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.common import RESULTS, markdown_table, write_json  # noqa: E402
+from facecore.decision import decide_search, pair_quality  # noqa: E402
+from facecore.decision_check import rate_interval  # noqa: E402
+from facecore.decision_fit import decide_many  # noqa: E402
+from facecore.decision_records import DecisionRecord, IdentificationRecord  # noqa: E402
+
+logger = logging.getLogger("bench.decisions")
+SPLITS = 5
+SMALL_GALLERY, LARGE_GALLERY = 100, 800
+
+
+def embed(model_dir: Path, files: list[Path], cache: Path) -> np.ndarray:
+    """Raw embeddings through the face path with the manifest's detector (NaN rows: no face), cached."""
+    from facecore.manifest import load_manifest
+    from facepipe.detectors import DetectorSpec, spec_for_record
+    from training.calibrate import embed_for_calibration
+
+    manifest = load_manifest(model_dir)
+    spec = spec_for_record(manifest.detector) if manifest.detector else DetectorSpec()
+    return embed_for_calibration(model_dir, files, False, spec, cache, None)
+
+
+def rules(rule: DecisionRecord) -> dict[str, DecisionRecord]:
+    """The three rules compared: kappa-aware, kappa-blind (overall band only), decide-all (no reject band)."""
+    blind = rule.model_copy(update={"bands": []})
+    overall = rule.overall.model_copy(update={"reject_threshold": rule.overall.accept_threshold})
+    return {
+        "kappa-aware": rule,
+        "kappa-blind": blind,
+        "decide-all": rule.model_copy(update={"bands": [], "overall": overall}),
+    }
+
+
+def pair_rows(
+    name: str, scores: np.ndarray, quality: np.ndarray, same: np.ndarray, people: np.ndarray, rule: DecisionRecord
+) -> list[dict[str, Any]]:
+    """One row per rule: abstention, error among decided, FAR among decided impostors, miss rate."""
+    out = []
+    for rule_name, r in rules(rule).items():
+        outcome = decide_many(r, scores, quality)
+        decided = outcome != "uncertain"
+        wrong = decided & ((outcome == "match") != same)
+        imp_dec = decided & ~same
+        row: dict[str, Any] = {
+            "set": name,
+            "rule": rule_name,
+            "pairs": int(scores.size),
+            "abstention": float(np.mean(~decided)),
+            "error_decided": float(wrong.sum() / max(decided.sum(), 1)),
+            "far_decided": float((imp_dec & (outcome == "match")).sum() / max(imp_dec.sum(), 1)),
+            "miss_rate": float(np.mean(outcome[same] == "non_match")),
+        }
+        row["error_decided_ci"] = rate_interval(wrong[decided], people[decided], 200, 0.95)
+        row["abstention_ci"] = rate_interval(~decided, people, 200, 0.95)
+        out.append(row)
+    return out
+
+
+def identification_rows(
+    mu: np.ndarray,
+    kappa: np.ndarray,
+    person: np.ndarray,
+    distractor_mu: np.ndarray,
+    distractor_kappa: np.ndarray,
+    rule: DecisionRecord,
+    ident: IdentificationRecord,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Open-set searches at two gallery sizes, pooled over random enrolled / not-enrolled splits."""
+    rng = np.random.default_rng(seed)
+    people = np.unique(person)
+    out = []
+    for size in (SMALL_GALLERY, LARGE_GALLERY):
+        tally = {"mated": 0, "hits": 0, "mated_uncertain": 0, "non_mated": 0, "false_matches": 0, "nm_uncertain": 0}
+        for _ in range(SPLITS):
+            n_enrolled = min(size, people.size - 100)
+            enrolled = rng.choice(people, n_enrolled, replace=False)
+            first = np.array([np.nonzero(person == p)[0][0] for p in enrolled])
+            g_mu, g_k, g_owner = mu[first], kappa[first], enrolled
+            n_fill = size - n_enrolled
+            if n_fill > 0:
+                pick = rng.choice(distractor_mu.shape[0], n_fill, replace=False)
+                g_mu = np.concatenate([g_mu, distractor_mu[pick]])
+                g_k = np.concatenate([g_k, distractor_kappa[pick]])
+                g_owner = np.concatenate([g_owner, np.full(n_fill, -1)])
+            for i in range(mu.shape[0]):
+                if i in set(first.tolist()):
+                    continue
+                sims = g_mu @ mu[i]
+                best = int(np.argmax(sims))
+                verdict = decide_search(float(sims[best]), pair_quality(kappa[i], g_k[best]), size, rule, ident)
+                if person[i] in set(enrolled.tolist()):
+                    tally["mated"] += 1
+                    tally["hits"] += int(verdict.result == "match" and g_owner[best] == person[i])
+                    tally["mated_uncertain"] += int(verdict.result == "uncertain")
+                else:
+                    tally["non_mated"] += 1
+                    tally["false_matches"] += int(verdict.result == "match")
+                    tally["nm_uncertain"] += int(verdict.result == "uncertain")
+        point, resolved = ident.point_for(size)
+        out.append(
+            {
+                "gallery_faces": size,
+                "distractor_faces": max(size - (people.size - 100), 0),
+                "target_fpir": ident.target_fpir,
+                "threshold": point.threshold,
+                "calibrated_gallery_size": point.gallery_size,
+                "resolvable": resolved,
+                "fpir_observed": tally["false_matches"] / max(tally["non_mated"], 1),
+                "non_mated_searches": tally["non_mated"],
+                "non_mated_uncertain": tally["nm_uncertain"] / max(tally["non_mated"], 1),
+                "rank1_hit_rate": tally["hits"] / max(tally["mated"], 1),
+                "rank1_hit_rate_stated": point.rank1_hit_rate,
+                "mated_searches": tally["mated"],
+                "mated_uncertain": tally["mated_uncertain"] / max(tally["mated"], 1),
+            }
+        )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
+    parser.add_argument("--model-id", default=None)
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "dprime")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    from facecore.manifest import load_manifest
+    from facecore.registry import ModelRegistry
+    from facecore.vmf import embedding_to_vmf
+    from training.data.pairs import load_cfp_pairs, load_lfw_pairs
+
+    model_id = args.model_id or ModelRegistry(args.models_dir).active_id()
+    model_dir = args.models_dir / str(model_id)
+    manifest = load_manifest(model_dir)
+    if manifest.calibration is None or manifest.calibration.decision_set is None:
+        raise SystemExit(f"{model_id} has no three-way rule to measure")
+    ds = manifest.calibration.decision_set
+    rule = ds.decision()
+    record = json.loads((model_dir / "run" / "record.json").read_text())
+    splits = record["splits"]
+    unseen = set(splits["evaluate_cfp"]) | set(splits["evaluate_lfw"])
+    if unseen & (set(splits["train"]) | set(splits.get("calibrate_celeba", []))):
+        raise SystemExit("evaluated people overlap the training or calibration people")
+    protocols = {
+        "LFW (dev fold 9)": (load_lfw_pairs(args.data / "lfw_dev" / "pairs_dev.txt"), [0]),
+        "CFP-FF (folds 4-5)": (load_cfp_pairs(args.data / "cfp_dev" / "pairs_ff.tsv"), [4, 5]),
+        "CFP-FP (folds 4-5)": (load_cfp_pairs(args.data / "cfp_dev" / "pairs_fp.tsv"), [4, 5]),
+    }
+    rows: list[dict[str, Any]] = []
+    for name, (pairs, folds) in protocols.items():
+        sub = pairs.subset(np.isin(pairs.folds, folds))
+        raw = embed(model_dir, list(sub.images), args.cache)  # type: ignore[arg-type]
+        found = np.isfinite(raw).all(axis=1)
+        usable = found[sub.first] & found[sub.second]
+        sub = sub.subset(usable)
+        mu, kappa = embedding_to_vmf(np.where(found[:, None], raw, 1.0))
+        scores = np.sum(mu[sub.first] * mu[sub.second], axis=1)
+        quality = np.minimum(kappa[sub.first], kappa[sub.second])
+        ids = np.unique(np.asarray(sub.identities), return_inverse=True)[1]
+        people = np.stack([ids[sub.first], ids[sub.second]], axis=1)
+        for row in pair_rows(name, scores, quality, sub.same == 1, people, rule):
+            row["pairs_without_face"] = int((~usable).sum())
+            rows.append(row)
+    # Open-set identification on every evaluated person's photos.
+    files, labels = [], []
+    for folder, names in (("lfw_dev", splits["evaluate_lfw"]), ("cfp_dev", splits["evaluate_cfp"])):
+        for n in names:
+            for f in sorted((args.data / folder / n).glob("*.jpg")):
+                files.append(f)
+                labels.append(n)
+    raw = embed(model_dir, files, args.cache)
+    found = np.isfinite(raw).all(axis=1)
+    mu, kappa = embedding_to_vmf(raw[found])
+    person = np.unique(np.asarray(labels)[found], return_inverse=True)[1]
+    photos = {p.name for p in (args.data / "celeba_dev" / "photos").iterdir() if p.is_dir()}
+    lowres = sorted(p for p in (args.data / "celeba_dev" / "lowres").iterdir() if p.is_dir() and p.name not in photos)
+    d_files = [sorted(p.iterdir())[0] for p in lowres[: 2 * LARGE_GALLERY]]
+    d_raw = embed(model_dir, d_files, args.cache)
+    d_mu, d_kappa = embedding_to_vmf(d_raw[np.isfinite(d_raw).all(axis=1)])
+    if ds.identification is None:
+        raise SystemExit(f"{model_id} has no identification thresholds")
+    open_set = identification_rows(mu, kappa, person, d_mu, d_kappa, rule, ds.identification)
+    columns = ["set", "rule", "pairs", "abstention", "error_decided", "far_decided", "miss_rate"]
+    table = markdown_table(rows, columns)
+    id_cols = [
+        "gallery_faces",
+        "distractor_faces",
+        "target_fpir",
+        "fpir_observed",
+        "non_mated_searches",
+        "rank1_hit_rate",
+        "rank1_hit_rate_stated",
+        "mated_searches",
+        "mated_uncertain",
+    ]
+    id_table = markdown_table(open_set, id_cols)
+    write_json(
+        "decisions",
+        {"model_id": model_id, "calibration": ds.name, "rule": rule.name, "pairs": rows, "open_set": open_set},
+    )
+    text = f"Model {model_id}, calibrated on {ds.name}.\n\n{table}\n{id_table}"
+    (RESULTS / "decisions.md").write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
