@@ -308,6 +308,8 @@ def fit_decision(name: str, sample: LabelledScores, params: RuleParams) -> Decis
 
 def band_indices(record: DecisionRecord, quality: FloatArray) -> IntArray:
     """Index into record.bands of each pair's band, or -1 where the overall band decides."""
+    if not record.bands:
+        return np.full(np.shape(quality), -1, dtype=np.int64)
     lows = np.array([-np.inf if b.quality_low is None else b.quality_low for b in record.bands])
     idx = np.searchsorted(lows, quality, side="right") - 1
     resolved = np.array([b.resolved for b in record.bands])

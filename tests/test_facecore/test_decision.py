@@ -135,6 +135,15 @@ def test_decide_many_is_decide_and_the_llr_rises_with_the_score(fitted, score: f
         assert verdict.reason is None
 
 
+def test_a_rule_without_bands_decides_by_its_overall_band(fitted) -> None:  # type: ignore[no-untyped-def]
+    sample, rule = fitted
+    blind = rule.model_copy(update={"bands": []})
+    outcomes = decide_many(blind, sample.scores, sample.quality)
+    accept, reject = rule.overall.accept_threshold, min(rule.overall.reject_threshold, rule.overall.accept_threshold)
+    expected = np.where(sample.scores >= accept, "match", np.where(sample.scores < reject, "non_match", "uncertain"))
+    assert (outcomes == expected).all() and decide(0.3, 10.0, blind).band.name == "all"
+
+
 def test_a_band_too_small_falls_back_to_the_overall_band() -> None:
     sample = synthetic_gallery(60, 5, seed=2)
     rule = fit_decision("r", sample, RuleParams(target_far=1e-2, miss_bound=0.05, n_bands=8, n_boot=20))

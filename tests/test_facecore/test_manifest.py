@@ -7,7 +7,7 @@ import pytest
 
 from facecore.constants import MODEL_FILENAME
 from facecore.errors import ManifestError, RegistryError
-from facecore.manifest import load_manifest, save_manifest
+from facecore.manifest import SCHEMA_VERSION, load_manifest, save_manifest
 from facecore.registry import ModelRegistry
 from tests.factories import make_manifest, write_model_dir
 
@@ -37,9 +37,10 @@ def test_schema_version_and_validation_errors(tmp_path: Path) -> None:
     raw = json.loads((model_dir / "manifest.json").read_text())
     raw["schema_version"] = 99
     (model_dir / "manifest.json").write_text(json.dumps(raw))
-    with pytest.raises(ManifestError, match="has schema_version 99; this dprime reads schema_version 2"):
+    expected = f"has schema_version 99; this dprime reads schema_version {SCHEMA_VERSION}"
+    with pytest.raises(ManifestError, match=expected):
         load_manifest(model_dir)
-    raw["schema_version"] = 1
+    raw["schema_version"] = SCHEMA_VERSION
     raw["preprocess"]["std"] = [0, 1, 1]
     (model_dir / "manifest.json").write_text(json.dumps(raw))
     with pytest.raises(ManifestError, match="std must be > 0"):
