@@ -46,9 +46,12 @@ def test_enroll_identify_and_verify_print_what_the_server_decided(
 
 
 def test_url_and_key_flags_win_and_errors_exit_2(
-    tiny_server: LiveServer, photos: dict[str, Path], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    tiny_server: LiveServer,
+    photos: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.delenv("DPRIME_API_KEY", raising=False)
     monkeypatch.setenv("DPRIME_URL", "http://127.0.0.1:9")  # nothing listens there: the flag must be used
     flags = ["--url", tiny_server.url, "--key", tiny_server.admin_key]
