@@ -1,8 +1,8 @@
 """The web console in a real headless Chromium against a real server with the bundled model and real photos.
 
 Each flow asks the API the same question the page asked and checks that the page shows the API's answer. Every
-page's screenshot is written to test-output/console/ (docs/images/console-verify.png is the Verify one, reduced to
-a 64-colour palette).
+page's screenshot is written to test-output/console/ (docs/images/console-verify.png is the Verify one, scaled to
+1000 px wide on a 256-colour palette).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import re
+import tomllib
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -91,6 +92,15 @@ def test_scripts_never_parse_strings_as_markup_or_code(path: Path) -> None:
         assert banned not in source, f"{path.name} uses {banned}"
     assert not re.search(r"\.style\b|setAttribute\(\s*['\"]style", source), f"{path.name} sets inline styles"
     assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", source), f"{path.name} names an outside URL"
+
+
+def test_the_package_data_ships_every_console_and_docs_file() -> None:
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["service"]
+    root = console.ASSETS.parent
+    shipped = {p for pattern in patterns for p in root.glob(pattern) if p.is_file()}
+    present = {p for folder in (console.ASSETS, apidocs.ASSETS) for p in folder.rglob("*") if p.is_file()}
+    assert present == shipped, sorted(str(p) for p in present ^ shipped)
 
 
 def test_the_console_can_be_turned_off(make_settings: Callable[..., Settings]) -> None:

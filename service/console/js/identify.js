@@ -16,9 +16,11 @@ export function explainSearch(r) {
     );
   }
   if (r.result === "unknown") {
-    return r.gallery_faces === 0
-      ? "Unknown: the gallery is empty."
-      : "Unknown: nobody enrolled is this person (no candidate comes close enough to be a possible match).";
+    if (r.gallery_faces === 0) return "Unknown: the gallery is empty.";
+    return (
+      `Unknown: nobody enrolled is this person. No enrolled face reaches ${num(r.thresholds.reject, 4)}; ` +
+      `an enrolled person's own face scores that low at most ${pct(r.band.miss_bound)} of the time.`
+    );
   }
   return `Uncertain: ${r.reason || "the best candidate lies between the two thresholds."}`;
 }
