@@ -77,6 +77,7 @@ def serve(
         DPRIME_PROVIDERS="cpu",
     )
     cmd = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    cmd.append("--no-access-log")  # the app logs each request itself
     url = f"http://127.0.0.1:{port}"
     with open(log, "w") as fh:
         # cwd: the data dir, so that no .env of the developer's checkout changes the settings.

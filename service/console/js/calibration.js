@@ -9,6 +9,17 @@ function verdict(holds) {
   return holds ? "holds" : "does not hold";
 }
 
+const BAND_COLUMNS = ["band", "accept", "target FAR", "observed FAR", "", "reject", "miss bound", "observed miss", "", "pairs"];
+
+function bandTable(rows) {
+  return h(
+    "table",
+    { class: "grid" },
+    h("thead", {}, h("tr", {}, BAND_COLUMNS.map((c) => h("th", {}, c)))),
+    h("tbody", {}, rows),
+  );
+}
+
 function renderReport(r) {
   const rows = r.bands.map((b) =>
     h(
@@ -47,24 +58,7 @@ function renderReport(r) {
         ["genuine / impostor pairs", `${r.sample.genuine_pairs} / ${r.sample.impostor_pairs}`],
       ]),
     ),
-    r.bands.length === 0
-      ? null
-      : h(
-      "table",
-      { class: "grid" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["band", "accept", "target FAR", "observed FAR", "", "reject", "miss bound", "observed miss", "", "pairs"].map(
-            (c) => h("th", {}, c),
-          ),
-        ),
-      ),
-      h("tbody", {}, rows),
-    ),
+    r.bands.length === 0 ? null : bandTable(rows),
   );
 }
 
