@@ -67,8 +67,13 @@ def assert_no_page_errors(driver: webdriver.Chrome) -> None:
     assert not errors, errors
 
 
-def screenshot(driver: webdriver.Chrome, name: str) -> Path:
-    """The whole page (not only the window) as test-output/console/<name>.png."""
+def screenshot(driver: webdriver.Chrome, name: str, full_page: bool = True) -> Path:
+    """The whole page (or only the window) as test-output/console/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    if not full_page:
+        driver.save_screenshot(str(path))
+        return path
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
     shot = driver.execute_cdp_cmd(
         "Page.captureScreenshot",
@@ -78,7 +83,5 @@ def screenshot(driver: webdriver.Chrome, name: str) -> Path:
             "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
         },
     )
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
