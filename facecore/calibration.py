@@ -1,4 +1,6 @@
-"""Error rates and thresholds from genuine/impostor score samples (METHOD.md §5).
+"""Error rates and thresholds from genuine/impostor score samples.
+
+See docs/method.md#calibration-thresholds-that-hold-on-other-people for how they are used.
 
 Scores are similarities: higher means "same person", and a pair is accepted when score >= t.
 FAR(t) = #{impostor >= t} / n_impostor and FRR(t) = #{genuine < t} / n_genuine, computed exactly

@@ -1,4 +1,4 @@
-"""The decidability index d' and its bootstrap confidence interval (METHOD.md §1.1, §5).
+"""The decidability index d' and its bootstrap confidence interval (docs/method.md, "Decidability d′").
 
 d' = (mu_g - mu_i) / sqrt((var_g + var_i) / 2), signed (positive when genuine pairs score higher), with
 unbiased variances. Pairs that share identities are not independent, so the honest interval resamples

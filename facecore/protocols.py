@@ -1,4 +1,4 @@
-"""Verification protocols on labelled pair scores: the LFW-style k-fold accuracy (METHOD.md §5).
+"""Verification protocols on labelled pair scores: the LFW-style k-fold accuracy (docs/training.md, "Evaluate").
 
 For each fold, the threshold that maximises accuracy on the other folds is applied to the held-out
 fold; the result is the mean and standard deviation of the held-out accuracies. Two systems judged on the

@@ -1,4 +1,4 @@
-"""Does kappa predict errors? Risk-coverage curves, the kappa_min choice and kappa percentiles (METHOD.md §4.3).
+"""Does kappa predict errors? Risk-coverage curves, the kappa_min choice and kappa percentiles (docs/method.md).
 
 A pair's certainty is the smaller kappa of its two faces (a decision is only as sure as its least sure
 face). Rejecting the least certain pairs first should lower the error among the rest faster than rejecting

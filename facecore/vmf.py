@@ -1,4 +1,4 @@
-"""von Mises-Fisher math on the unit sphere S^{d-1} (METHOD.md §3).
+"""von Mises-Fisher math on the unit sphere S^{d-1} (docs/method.md, "A face is a direction and a certainty").
 
 Notation: ``dim`` is the ambient dimension d, ``nu = d/2 - 1`` the Bessel order, ``kappa`` the
 concentration (the norm of a raw embedding), ``mu`` a unit mean direction.
@@ -148,7 +148,7 @@ def expected_cosine(cos: npt.ArrayLike, kappa_a: npt.ArrayLike, kappa_b: npt.Arr
 def log_expected_likelihood(cos: npt.ArrayLike, kappa_a: npt.ArrayLike, kappa_b: npt.ArrayLike, dim: int) -> FloatArray:
     """Closed-form vMF-vMF log expected likelihood, log integral of vMF(z; mu_a, kappa_a) vMF(z; mu_b, kappa_b) dz.
 
-    Equals log C(kappa_a) + log C(kappa_b) - log C(||kappa_a mu_a + kappa_b mu_b||) (METHOD.md §3.4).
+    Equals log C(kappa_a) + log C(kappa_b) - log C(||kappa_a mu_a + kappa_b mu_b||) (docs/method.md).
 
     >>> round(float(log_expected_likelihood(1.0, 1.0, 1.0, dim=3)), 6)
     -2.258683

@@ -1,1 +1,1 @@
-"""service: the FastAPI face-verification server over onnxruntime (see DESIGN.md "Service")."""
+"""service: the FastAPI face-verification server over onnxruntime (docs/operations.md)."""

@@ -55,7 +55,10 @@ class Settings(BaseSettings):
     operating_point: str | None = Field(default=None, description="operating point name; default: the manifest's")
     search_max_k: int = Field(default=100, ge=1, le=10_000)
     warmup: bool = True
-    expose_docs: bool = Field(default=True, description="serve /docs and /openapi.json (the schema holds no data)")
+    expose_docs: bool = Field(
+        default=True, description="serve /docs, /redoc and /openapi.json (the schema holds no data)"
+    )
+    console: bool = Field(default=True, description="serve the web console at / (it holds no data, only calls the API)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("providers")

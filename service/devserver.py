@@ -33,6 +33,8 @@ def main() -> int:
         os.environ["DPRIME_ADMIN_KEY"] = key
         logger.warning("DPRIME_ADMIN_KEY is not set; admin key for this run: %s", key)
         logger.warning("try: curl -H 'X-API-Key: %s' http://%s:%d/v1/models", key, host, port)
+    base = f"http://{host}:{port}"
+    logger.info("web console: %s/ (sign in with an API key); API docs: %s/docs", base, base)
     uvicorn.run("service.main:app", host=host, port=port, log_config=None, access_log=False)
     return 0
 

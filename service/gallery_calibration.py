@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, Field
 
-from facecore.decision_check import BandCheck, check_decision
+from facecore.decision_check import check_decision
 from facecore.decision_fit import LabelledScores, RuleParams, all_pairs, fit_decision
-from facecore.decision_records import DecisionRecord, DecisionSet
+from facecore.decision_records import DecisionSet
 from facecore.errors import CalibrationError
 from facecore.identification import fit_identification
 from facecore.manifest import ModelManifest
@@ -26,39 +25,9 @@ from facecore.registry import ModelRegistry
 from service.calibration_store import CalibrationStore
 from service.decisions import active_decision_set, decision_rule
 from service.gallery_store import GalleryStore
+from service.schemas import AdoptResult, GalleryReport, GallerySample
 
 logger = logging.getLogger(__name__)
-
-
-class GallerySample(BaseModel):
-    """Counts of what a gallery offers to a calibration."""
-
-    identities: int
-    faces: int
-    genuine_pairs: int
-    impostor_pairs: int
-
-
-class GalleryReport(BaseModel):
-    """Whether the serving calibration's promises hold on the enrolled faces."""
-
-    model_id: str
-    calibration_id: str = Field(description="the calibration whose thresholds were checked")
-    calibration_source: str
-    rule: str
-    sample: GallerySample
-    bands: list[BandCheck]
-    holds: bool | None = Field(description="every measurable promise holds (None: nothing could be measured)")
-
-
-class AdoptResult(BaseModel):
-    """A gallery calibration that was adopted."""
-
-    calibration_id: str
-    version_ids: list[str]
-    rule: DecisionRecord
-    identification_from: str = Field(description="'gallery' when refitted, else 'manifest' (too few faces)")
-    report: GalleryReport
 
 
 def gallery_pairs(store: GalleryStore, model_id: str, dim: int) -> tuple[LabelledScores, np.ndarray, np.ndarray]:

@@ -122,7 +122,7 @@ class GalleryStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         # synchronous=FULL: a committed enrollment survives a power cut, not only a process crash.
-        self._db = ThreadLocalSQLite(self.path, ("synchronous=FULL", "foreign_keys=ON"))
+        self._db = ThreadLocalSQLite(self.path, ("synchronous=FULL", "foreign_keys=ON"), {"casefold": str.casefold})
         self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
@@ -239,13 +239,18 @@ class GalleryStore:
             faces=faces,
         )
 
-    def list_identities(self, limit: int, after_rowid: int = 0, model_id: str | None = None) -> list[IdentityRow]:
-        """Identities in creation order after a cursor."""
+    def list_identities(
+        self, limit: int, after_rowid: int = 0, model_id: str | None = None, name_contains: str | None = None
+    ) -> list[IdentityRow]:
+        """Identities in creation order after a cursor, optionally only those whose name contains a text."""
         conn = self._conn()
-        rows = conn.execute(
-            "SELECT rowid, id, name, metadata, created FROM identities WHERE rowid > ? ORDER BY rowid LIMIT ?",
-            (after_rowid, limit),
-        ).fetchall()
+        sql = "SELECT rowid, id, name, metadata, created FROM identities WHERE rowid > ?"
+        args: list[Any] = [after_rowid]
+        if name_contains:
+            # casefold, not SQLite's lower(): that one folds ASCII only, and names are not ASCII only.
+            sql += " AND instr(casefold(name), ?) > 0"
+            args.append(name_contains.casefold())
+        rows = conn.execute(sql + " ORDER BY rowid LIMIT ?", (*args, limit)).fetchall()
         return [self._identity_from_row(conn, r, model_id) for r in rows]
 
     def delete_identity(self, identity_id: str) -> list[int] | None:

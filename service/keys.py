@@ -107,6 +107,18 @@ class KeyStore:
         role: Role = row[0]
         return role
 
+    def info_of(self, key: str) -> KeyInfo | None:
+        """The public facts of a presented key, or None if it is unknown or revoked."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT id, name, role, created, revoked FROM api_keys WHERE key_sha256 = ? AND revoked IS NULL",
+                (hash_key(key),),
+            )
+            .fetchone()
+        )
+        return None if row is None else KeyInfo(key_id=row[0], name=row[1], role=row[2], created=row[3], revoked=row[4])
+
     def close(self) -> None:
         """Close this thread's connection."""
         self._db.close()

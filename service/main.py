@@ -8,7 +8,19 @@ from service.config import Settings, load_settings
 from service.errors import register_exception_handlers
 from service.lifespan import make_lifespan
 from service.middleware import RequestMiddleware
-from service.routes import calibration, embed, health, identities, models, search, verify
+from service.routes import (
+    apidocs,
+    calibration,
+    console,
+    embed,
+    health,
+    identities,
+    keys,
+    model_report,
+    models,
+    search,
+    verify,
+)
 from service.state import AppState
 
 _UPLOAD_OVERHEAD = 1024 * 1024  # multipart framing and form fields around the images
@@ -22,13 +34,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Face verification with d'-calibrated decisions and per-image vMF certainty",
         version="0.1.0",
         lifespan=make_lifespan(settings),
-        docs_url="/docs" if settings.expose_docs else None,
+        # /docs and /redoc are served from the package's own assets (routes.apidocs), not FastAPI's CDN pages.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.expose_docs else None,
     )
     register_exception_handlers(app)
-    for module in (health, embed, verify, search, identities, models, calibration):
+    for module in (health, keys, embed, verify, search, identities, models, model_report, calibration):
         app.include_router(module.router)
+    if settings.expose_docs and app.openapi_url:
+        apidocs.install(app, app.openapi_url)
+    if settings.console:
+        console.install(app)
 
     def state_of() -> AppState | None:
         state: AppState | None = getattr(app.state, "dprime", None)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from facecore.decision_check import BandCheck
 from facecore.decision_records import (
     DecisionRecord,
     DetectorRecord,
@@ -15,6 +16,8 @@ from facecore.decision_records import (
 )
 
 Decision = Literal["match", "non_match", "uncertain"]
+Action = Literal["activate", "rollback"]
+Status = Literal["running", "succeeded", "failed"]
 
 
 class FaceQuality(BaseModel):
@@ -266,3 +269,80 @@ class Ready(BaseModel):
     reason: str | None
     providers: list[str]
     gallery_faces: int
+
+
+class SwitchJob(BaseModel):
+    """Progress of one model switch."""
+
+    job_id: str
+    action: Action
+    target_model_id: str
+    from_model_id: str | None
+    status: Status
+    faces_done: int = 0
+    faces_total: int = 0
+    error: dict[str, object] | None = None
+    started: datetime
+    finished: datetime | None = None
+
+
+class GallerySample(BaseModel):
+    """Counts of what a gallery offers to a calibration."""
+
+    identities: int
+    faces: int
+    genuine_pairs: int
+    impostor_pairs: int
+
+
+class GalleryReport(BaseModel):
+    """Whether the serving calibration's promises hold on the enrolled faces."""
+
+    model_id: str
+    calibration_id: str = Field(description="the calibration whose thresholds were checked")
+    calibration_source: str
+    rule: str
+    sample: GallerySample
+    bands: list[BandCheck]
+    holds: bool | None = Field(description="every measurable promise holds (None: nothing could be measured)")
+
+
+class AdoptResult(BaseModel):
+    """A gallery calibration that was adopted."""
+
+    calibration_id: str
+    version_ids: list[str]
+    rule: DecisionRecord
+    identification_from: str = Field(description="'gallery' when refitted, else 'manifest' (too few faces)")
+    report: GalleryReport
+
+
+class RevertResult(BaseModel):
+    """Decisions are back on the model's manifest."""
+
+    model_id: str
+    reverted: bool
+    calibration_id: str
+
+
+class KeySelf(BaseModel):
+    """The key a request was sent with: its role decides which routes (and console controls) it may use."""
+
+    role: Literal["read", "admin"]
+    source: Literal["bootstrap", "stored"] = Field(description="'bootstrap': DPRIME_ADMIN_KEY; 'stored': dprime keys")
+    key_id: str | None = Field(description="the stored key's id (null for the bootstrap key)")
+    name: str | None = Field(description="who or what the stored key was created for")
+
+
+class ReportPlot(BaseModel):
+    """One figure of a model's calibration report."""
+
+    name: str
+    url: str = Field(description="GET it with the same key; image/png")
+
+
+class ModelReport(BaseModel):
+    """The calibration report written with a model: its figures (empty when the model has none)."""
+
+    model_id: str
+    plots: list[ReportPlot]

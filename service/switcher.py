@@ -12,34 +12,14 @@ import logging
 import threading
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
-
-from pydantic import BaseModel
 
 from facecore.errors import DprimeError
 from service.errors import ServiceError, as_service_error
 from service.runtime import ModelRuntime
+from service.schemas import Action, SwitchJob
 from service.state import AppState
 
 logger = logging.getLogger(__name__)
-
-Action = Literal["activate", "rollback"]
-Status = Literal["running", "succeeded", "failed"]
-
-
-class SwitchJob(BaseModel):
-    """Progress of one model switch."""
-
-    job_id: str
-    action: Action
-    target_model_id: str
-    from_model_id: str | None
-    status: Status
-    faces_done: int = 0
-    faces_total: int = 0
-    error: dict[str, object] | None = None
-    started: datetime
-    finished: datetime | None = None
 
 
 class ModelSwitcher:

@@ -1,4 +1,4 @@
-"""Locating the shared labelled faces (DPRIME_DATA, default ../shared/data); tests skip cleanly without them."""
+"""Locating the labelled faces of the tests (the folder DPRIME_DATA names); tests skip cleanly without them."""
 
 from __future__ import annotations
 

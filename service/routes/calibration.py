@@ -5,24 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel
 
 from facecore.errors import CalibrationError
 from service.deps import AdminKey, StateDep
 from service.errors import ServiceError
-from service.gallery_calibration import AdoptResult, GalleryReport, adopt, measure
+from service.gallery_calibration import adopt, measure
+from service.schemas import AdoptResult, GalleryReport, RevertResult
 
 router = APIRouter(prefix="/v1/admin", tags=["calibration"])
 
 RuleQuery = Annotated[str | None, Query(description="the rule to measure (default: the serving default)")]
-
-
-class RevertResult(BaseModel):
-    """Decisions are back on the model's manifest."""
-
-    model_id: str
-    reverted: bool
-    calibration_id: str
 
 
 @router.get("/calibration", response_model=GalleryReport)

@@ -192,11 +192,14 @@ def list_identities(
     _: ReadKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="only identities whose name contains this (any case)")
+    ] = None,
 ) -> IdentityPage:
-    """Identities in enrollment order, a page at a time."""
+    """Identities in enrollment order, a page at a time (send the same q with each page's cursor)."""
     after = _decode_cursor(cursor)
     model_id = state.runtime.model_id if state.runtime else None
-    rows = state.gallery.store.list_identities(limit + 1, after, model_id)
+    rows = state.gallery.store.list_identities(limit + 1, after, model_id, q)
     more = len(rows) > limit
     rows = rows[:limit]
     return IdentityPage(

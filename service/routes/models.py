@@ -9,8 +9,7 @@ from facecore.manifest import ModelManifest
 from service.deps import AdminKey, ReadKey, StateDep
 from service.errors import ServiceError
 from service.responses import calibration_ref
-from service.schemas import DetectorInfo, ModelList, ModelOut
-from service.switcher import SwitchJob
+from service.schemas import DetectorInfo, ModelList, ModelOut, SwitchJob
 
 router = APIRouter(tags=["models"])
 

@@ -1,4 +1,4 @@
-"""facecore calibration math against scikit-learn, brute force and METHOD.md §6 (items 1, 18, 19, 20)."""
+"""facecore calibration math against scikit-learn, brute force and known Gaussian cases."""
 
 import math
 

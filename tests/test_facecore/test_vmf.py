@@ -1,4 +1,4 @@
-"""facecore.vmf against a 50-digit mpmath oracle and METHOD.md §6 reference values (items 9, 10, 12)."""
+"""facecore.vmf against a 50-digit mpmath oracle and independently computed values."""
 
 import mpmath as mp
 import numpy as np

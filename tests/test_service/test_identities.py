@@ -117,3 +117,19 @@ def test_unexpected_failures_answer_500_without_internals(client: TestClient, se
     assert body["error"]["code"] == "internal_error" and body["error"]["details"] == {}
     assert "sqlite" not in r.text.lower() and "Traceback" not in r.text
     assert "x-request-id" in body["error"]["message"] and r.headers["x-request-id"]
+
+
+def test_the_list_searches_names_in_any_case_and_pages_within_the_search(client: TestClient) -> None:
+    for name in ("José Álvarez", "JOSÉ Martí", "Ann", "josé b"):
+        assert enroll(client, name, [("a.jpg", astronaut_jpeg())]).status_code == 201
+    page = client.get("/v1/identities", params={"q": "josé", "limit": 2}).json()
+    assert [i["name"] for i in page["items"]] == ["José Álvarez", "JOSÉ Martí"] and page["next_cursor"]
+    rest = client.get("/v1/identities", params={"q": "josé", "limit": 2, "cursor": page["next_cursor"]}).json()
+    assert [i["name"] for i in rest["items"]] == ["josé b"] and rest["next_cursor"] is None
+    assert client.get("/v1/identities", params={"q": "ÁLV"}).json()["items"][0]["name"] == "José Álvarez"
+    assert client.get("/v1/identities", params={"q": "%"}).json()["items"] == []  # no wildcard
+    assert len(client.get("/v1/identities", params={"q": ""}).json()["items"]) == 4
+    r = client.get("/v1/identities", params={"q": "x" * 201})
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "validation_error")
+    params = {p["name"] for p in client.get("/openapi.json").json()["paths"]["/v1/identities"]["get"]["parameters"]}
+    assert params == {"limit", "cursor", "q"}

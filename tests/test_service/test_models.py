@@ -95,3 +95,34 @@ def test_switch_refused_when_crops_were_not_kept(make_settings) -> None:  # type
         job = wait_for(c, c.post("/v1/admin/models/tiny-b/activate").json())
         assert job["status"] == "failed" and job["error"]["details"] == {"faces_without_chip": 1}
         assert c.get("/ready").json()["model_id"] == "tiny-a"
+
+
+def test_report_figures_are_listed_and_served_to_reading_keys(client: TestClient, settings: Settings) -> None:
+    report = settings.models_dir / "tiny-a" / "report"
+    report.mkdir()
+    png = astronaut_png_bytes()
+    (report / "scores.png").write_bytes(png)
+    (report / "calibration.html").write_text("<p>not a figure</p>")
+    body = client.get("/v1/models/tiny-a/report").json()
+    assert body == {
+        "model_id": "tiny-a",
+        "plots": [{"name": "scores.png", "url": "/v1/models/tiny-a/report/scores.png"}],
+    }
+    r = client.get("/v1/models/tiny-a/report/scores.png")
+    assert (r.status_code, r.headers["content-type"], r.content) == (200, "image/png", png)
+    assert client.get("/v1/models/tiny-b/report").json()["plots"] == []
+    for path, code in (
+        ("/v1/models/tiny-a/report/calibration.html", "not_found"),
+        ("/v1/models/tiny-a/report/..%2Fmanifest.json", "not_found"),
+        ("/v1/models/ghost/report", "unknown_model"),
+        ("/v1/models/ghost/report/scores.png", "unknown_model"),
+    ):
+        r = client.get(path)
+        assert (r.status_code, r.json()["error"]["code"]) == (404, code), path
+    assert client.get("/v1/models/tiny-a/report", headers={"X-API-Key": ""}).status_code == 401
+
+
+def astronaut_png_bytes() -> bytes:
+    from tests.images import astronaut, encode
+
+    return encode(astronaut()[:64, :64], "PNG")

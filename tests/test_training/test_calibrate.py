@@ -1,5 +1,5 @@
 """`dprime calibrate`: values against facecore on a known pair set, refusals, the check mode, BYO models,
-and (with ../shared/data) the honesty check on identity-disjoint splits."""
+and (with the labelled faces in DPRIME_DATA) the honesty check on identity-disjoint splits."""
 
 import json
 from pathlib import Path

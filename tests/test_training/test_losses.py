@@ -1,4 +1,4 @@
-"""Every loss against METHOD.md §6 (items 2-8, 13-15, 17) and the torch twins against facecore."""
+"""Every loss against hand-computed toy values and invariances and the torch twins against facecore."""
 
 import math
 

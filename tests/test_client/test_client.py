@@ -1,0 +1,117 @@
+"""dprime.client against a live server: every route, the API's own models back, catalogue codes as exceptions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx2 as httpx
+import pytest
+
+from dprime.api_errors import CODES, ApiError, AuthError, ConflictError, ImageError, InvalidRequest, NotFoundError
+from dprime.client import DprimeClient
+from service.errors import CATALOGUE
+from service.keys import KeyStore
+from service.schemas import EnrollResponse, IdentityOut, SearchResponse, SwitchJob, VerifyResponse
+from tests.images import astronaut_jpeg, astronaut_variant_jpeg, no_face_png
+from tests.live_server import LiveServer
+
+
+@pytest.fixture
+def admin(tiny_server: LiveServer) -> DprimeClient:
+    return DprimeClient(tiny_server.url, tiny_server.admin_key)
+
+
+def test_every_route_answers_with_the_apis_own_models(admin: DprimeClient, tiny_server: LiveServer) -> None:
+    assert admin.health().status == "ok"
+    ready = admin.ready()
+    assert ready.ready and ready.model_id == "tiny-a"
+    assert admin.me().role == "admin"
+    embedded = admin.embed(astronaut_jpeg())
+    assert embedded.model_id == "tiny-a" and len(embedded.faces[0].embedding) == 8
+
+    enrolled = admin.enroll(
+        "Eileen Collins", [("a.jpg", astronaut_jpeg()), ("blank.png", no_face_png())], metadata='{"crew": "STS-93"}'
+    )
+    assert isinstance(enrolled, EnrollResponse)
+    assert [r.code for r in enrolled.rejected] == ["no_face"] and enrolled.identity.metadata == {"crew": "STS-93"}
+    identity_id = enrolled.identity.id
+    added = admin.add_faces(identity_id, [astronaut_variant_jpeg()])
+    assert len(added.identity.faces) == 2
+    page = admin.list_identities(q="eileen", limit=1)
+    assert [i.id for i in page.items] == [identity_id] and page.next_cursor is None
+    assert [i.name for i in admin.iter_identities(q="collins", page_size=1)] == ["Eileen Collins"]
+    assert isinstance(admin.get_identity(identity_id), IdentityOut)
+
+    pair = admin.verify(astronaut_jpeg(), astronaut_jpeg())
+    assert isinstance(pair, VerifyResponse) and pair.decision == "match" and len(pair.faces) == 2
+    against = admin.verify(astronaut_jpeg(), identity_id=identity_id)
+    assert against.identity is not None and against.identity.faces_compared == 2
+    found = admin.search(astronaut_jpeg(), k=3)
+    assert isinstance(found, SearchResponse) and found.hits[0].identity_id == identity_id
+
+    assert admin.active_model().model_id == "tiny-a"
+    assert {m.model_id for m in admin.models().models} == {"tiny-a", "tiny-b"}
+    assert admin.model_report("tiny-a").plots == []
+    job = admin.wait_for(admin.activate("tiny-b"), timeout=120, poll=0.1)
+    assert isinstance(job, SwitchJob) and (job.status, job.faces_done) == ("succeeded", 2)
+    assert admin.job(job.job_id).status == "succeeded" and admin.ready().model_id == "tiny-b"
+    assert admin.wait_for(admin.rollback(), timeout=120, poll=0.1).target_model_id == "tiny-a"
+
+    report = admin.gallery_calibration()
+    assert report.model_id == "tiny-a" and report.sample.faces == 2
+    with pytest.raises(ConflictError) as refused:  # one person cannot resolve FAR 1e-3
+        admin.adopt_calibration()
+    assert refused.value.code == "calibration_unresolved" and refused.value.status == 409
+    assert admin.revert_calibration().calibration_id == "manifest"
+    assert "dprime_" in admin.metrics()
+    assert admin.delete_identity(identity_id).deleted_faces == 2
+    with pytest.raises(NotFoundError) as gone:
+        admin.get_identity(identity_id)
+    assert gone.value.code == "unknown_identity" and gone.value.request_id
+
+
+def test_errors_carry_the_catalogue_code(admin: DprimeClient, tiny_server: LiveServer) -> None:
+    with pytest.raises(ImageError) as no_face:
+        admin.verify(no_face_png(), astronaut_jpeg())
+    assert (no_face.value.code, no_face.value.status) == ("no_face", 422) and "no face" in no_face.value.message
+    with pytest.raises(InvalidRequest) as bad:
+        admin.search(astronaut_jpeg(), k=0)
+    assert bad.value.code == "validation_error"
+    with DprimeClient(tiny_server.url) as anonymous, pytest.raises(AuthError) as missing:
+        anonymous.models()
+    assert missing.value.code == "unauthorized"
+    _, read_key = KeyStore(tiny_server.data_dir / "keys.sqlite3").create("reader", "read")
+    with DprimeClient(tiny_server.url, read_key) as reader:
+        assert reader.me().role == "read"
+        with pytest.raises(AuthError) as forbidden:
+            reader.enroll("X", [astronaut_jpeg()])
+    assert forbidden.value.code == "forbidden" and forbidden.value.status == 403
+
+
+def test_every_catalogue_code_has_an_exception_class() -> None:
+    assert set(CODES) == set(CATALOGUE)
+
+
+def test_an_answer_without_the_envelope_is_still_an_api_error() -> None:
+    gateway = httpx.MockTransport(lambda request: httpx.Response(502, text="<html>bad gateway</html>"))
+    with DprimeClient("http://proxy.invalid", "k", transport=gateway) as dp, pytest.raises(ApiError) as err:
+        dp.models()
+    assert (err.value.code, err.value.status) == ("http_502", 502)
+
+
+def test_the_client_imports_no_part_of_the_server() -> None:
+    code = (
+        "import sys, dprime.client; "
+        "heavy = {'fastapi', 'starlette', 'onnxruntime', 'cv2', 'faiss', 'torch', 'uvicorn'} & set(sys.modules); "
+        "sys.stderr.write(' '.join(sorted(heavy))); sys.exit(1 if heavy else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_from_env_reads_the_url_and_key(monkeypatch: pytest.MonkeyPatch, tiny_server: LiveServer) -> None:
+    monkeypatch.setenv("DPRIME_URL", tiny_server.url)
+    monkeypatch.setenv("DPRIME_API_KEY", tiny_server.admin_key)
+    with DprimeClient.from_env() as dp:
+        assert dp.me().source == "bootstrap"
