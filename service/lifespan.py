@@ -11,6 +11,9 @@ from fastapi import FastAPI
 
 from facecore.registry import ModelRegistry
 from facepipe.detectors import create_detector
+from service.admission import Admission
+from service.audit import AuditLog
+from service.auth_limiter import FailedAuthLimiter
 from service.calibration_store import CalibrationStore
 from service.config import Settings
 from service.detector_choice import choose_detector
@@ -26,7 +29,7 @@ from service.switcher import ModelSwitcher
 logger = logging.getLogger(__name__)
 
 
-def build_state(settings: Settings) -> AppState:
+def build_state(settings: Settings, admission: Admission | None = None) -> AppState:
     """Load everything the routes need; raises (and so stops start-up) on a broken model or detector."""
     metrics = Metrics()
     registry = ModelRegistry(settings.models_dir)
@@ -41,7 +44,10 @@ def build_state(settings: Settings) -> AppState:
         settings=settings,
         metrics=metrics,
         registry=registry,
-        keys=KeyStore(settings.keys_path),
+        keys=KeyStore(settings.keys_path, settings.key_touch_interval_s),
+        audit=AuditLog(settings.audit_path),
+        auth_limiter=FailedAuthLimiter(settings.auth_max_failures, settings.auth_failure_window_s),
+        admission=admission or Admission(settings.max_in_flight),
         pipeline=pipeline,
         gallery=gallery,
         calibrations=CalibrationStore(settings.calibrations_path),
@@ -80,15 +86,16 @@ def close_state(state: AppState) -> None:
             runtime.close()
     state.gallery.store.close()
     state.keys.close()
+    state.audit.close()
     state.calibrations.close()
 
 
-def make_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
-    """The app's lifespan, bound to its settings."""
+def make_lifespan(settings: Settings, admission: Admission):  # type: ignore[no-untyped-def]
+    """The app's lifespan, bound to its settings and its admission counter."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = build_state(settings)
+        state = build_state(settings, admission)
         app.state.dprime = state
         try:
             yield

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 
 from facecore.decision_records import DetectorRecord
 from facecore.registry import ModelRegistry
+from service.admission import Admission
+from service.audit import AuditLog
+from service.auth_limiter import FailedAuthLimiter
 from service.calibration_store import CalibrationStore
 from service.config import Settings
 from service.errors import ServiceError
@@ -29,6 +32,9 @@ class AppState:
     metrics: Metrics
     registry: ModelRegistry
     keys: KeyStore
+    audit: AuditLog
+    auth_limiter: FailedAuthLimiter
+    admission: Admission
     pipeline: FacePipeline
     gallery: Gallery
     calibrations: CalibrationStore
