@@ -16,6 +16,7 @@ from service.audit import AuditLog
 from service.auth_limiter import FailedAuthLimiter
 from service.calibration_store import CalibrationStore
 from service.config import Settings
+from service.data_lock import DataDirLock
 from service.detector_choice import choose_detector
 from service.gallery import Gallery
 from service.gallery_store import GalleryStore
@@ -31,6 +32,16 @@ logger = logging.getLogger(__name__)
 
 def build_state(settings: Settings, admission: Admission | None = None) -> AppState:
     """Load everything the routes need; raises (and so stops start-up) on a broken model or detector."""
+    lock = DataDirLock(settings.data_dir, "starting another service on it")
+    lock.acquire()
+    try:
+        return _build_state(settings, admission, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _build_state(settings: Settings, admission: Admission | None, lock: DataDirLock) -> AppState:
     metrics = Metrics()
     registry = ModelRegistry(settings.models_dir)
     model_id = settings.model_id or registry.active_id()
@@ -53,6 +64,7 @@ def build_state(settings: Settings, admission: Admission | None = None) -> AppSt
         calibrations=CalibrationStore(settings.calibrations_path),
         detector_in_use=detector_in_use,
         detector_overridden=overridden,
+        data_lock=lock,
     )
     state.switcher = ModelSwitcher(state)
     if model_id is None:
@@ -87,6 +99,7 @@ def close_state(state: AppState) -> None:
     state.gallery.store.close()
     state.keys.close()
     state.audit.close()
+    state.data_lock.release()
     state.calibrations.close()
 
 

@@ -13,6 +13,7 @@ from service.audit import AuditLog
 from service.auth_limiter import FailedAuthLimiter
 from service.calibration_store import CalibrationStore
 from service.config import Settings
+from service.data_lock import DataDirLock
 from service.errors import ServiceError
 from service.gallery import Gallery
 from service.keys import KeyStore
@@ -39,6 +40,7 @@ class AppState:
     gallery: Gallery
     calibrations: CalibrationStore
     detector_in_use: DetectorRecord
+    data_lock: DataDirLock
     detector_overridden: bool = False
     runtime: ModelRuntime | None = None
     previous_runtime: ModelRuntime | None = None
