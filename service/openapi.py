@@ -83,7 +83,9 @@ SchemaPatch = Callable[[dict[str, Any]], None]
 
 
 def _properties(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s.get("properties", {}) for s in schema.get("components", {}).get("schemas", {}).values()]
+    """Properties of the request bodies (FastAPI names their schemas Body_<route>); responses are left alone."""
+    schemas = schema.get("components", {}).get("schemas", {})
+    return [s.get("properties", {}) for name, s in schemas.items() if name.startswith("Body_")]
 
 
 def set_property(schema: dict[str, Any], name: str, update: dict[str, Any]) -> None:
@@ -117,17 +119,26 @@ def install_schema(app: FastAPI, patches: Callable[[], list[SchemaPatch]]) -> No
 
 
 def _exactly_one(body: str, first: str, second: str) -> SchemaPatch:
-    """The multipart body must carry one of two optional fields, not both and not neither."""
+    """The multipart body must carry one of two optional fields, not both and not neither.
+
+    oneOf of two bare ``required`` lists: a body with both fields fits both branches, one with neither fits none.
+    """
 
     def patch(schema: dict[str, Any]) -> None:
         target = schema.get("components", {}).get("schemas", {}).get(body)
         if target is not None:
-            target["oneOf"] = [
-                {"required": [first], "not": {"required": [second]}},
-                {"required": [second], "not": {"required": [first]}},
-            ]
+            target["oneOf"] = [{"required": [first]}, {"required": [second]}]
 
     return patch
+
+
+def _mark_files(schema: dict[str, Any]) -> None:
+    """Upload fields also say ``format: binary``: the OpenAPI 3.0 spelling that many generators still read."""
+    for props in _properties(schema):
+        for prop in props.values():
+            for part in (prop, prop.get("items", {})):
+                if part.get("contentMediaType") == "application/octet-stream":
+                    part["format"] = "binary"
 
 
 def service_patches(settings: Settings, state: AppState | None) -> list[SchemaPatch]:
@@ -136,6 +147,7 @@ def service_patches(settings: Settings, state: AppState | None) -> list[SchemaPa
         lambda s: set_property(s, "k", {"maximum": settings.search_max_k}),
         lambda s: set_property(s, "images", {"maxItems": settings.max_images_per_request, "minItems": 1}),
         _exactly_one("Body_verify_v1_verify_post", "image_b", "identity_id"),
+        _mark_files,
     ]
     runtime = state.runtime if state is not None else None
     if runtime is not None:

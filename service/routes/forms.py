@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import File, Form, UploadFile
-from pydantic import WithJsonSchema
+from pydantic import BeforeValidator, WithJsonSchema
 
 from facepipe.errors import ImageTooLargeError
 
@@ -49,6 +49,16 @@ OptionalImage = Annotated[
     optional({"type": "string", "contentMediaType": "application/octet-stream"}),
     File(description="the photo to compare with"),
 ]
+
+
+def _true_or_false(value: object) -> object:
+    # pydantic's lax bool would also take "1", "yes" or "on"; the schema says boolean, which a form sends as text.
+    if isinstance(value, str) and value.lower() not in ("true", "false"):
+        raise ValueError(f"expected 'true' or 'false', got {value!r}")
+    return value
+
+
+FormBool = Annotated[bool, BeforeValidator(_true_or_false)]
 
 
 def read_upload(upload: UploadFile, max_bytes: int) -> bytes:

@@ -42,7 +42,7 @@ def search(
         )
     face = state.pipeline.embed_image(read_upload(image, state.settings.max_image_bytes), runtime, policy)[0]
     with state.pipeline.stage("search"):
-        hits = state.gallery.search(face.mu, k)
+        hits = state.gallery.search(face.mu, k, runtime)
     n_faces = state.gallery.index.size if state.gallery.index else 0
     best = hits[0] if hits else None
     best_kappa = state.gallery.store.face_kappa(best.face_id, runtime.model_id) if best else face.kappa
