@@ -6,6 +6,7 @@ Responses look like ``{"error": {"code", "message", "details"}}``; no stack trac
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -99,11 +100,25 @@ def _render(err: ServiceError) -> JSONResponse:
 _HTTP_CODES = {408: "request_timeout", 413: "image_too_large"}
 
 
+def _leaf_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(prefix, route) of every route, looking into included routers (FastAPI keeps them as wrappers)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from _leaf_routes(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+        else:
+            yield prefix, route
+
+
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
     """Every method some route serves at the scope's path (routes of one path may be declared apart)."""
     methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches({**scope, "method": "GET"})
+    path: str = scope["path"]
+    for prefix, route in _leaf_routes(app.router.routes):
+        if not path.startswith(prefix) or not hasattr(route, "matches"):
+            continue
+        match, _ = route.matches({**scope, "path": path[len(prefix) :], "method": "GET"})
         if match != Match.NONE:
             methods |= set(getattr(route, "methods", None) or ())
     if "GET" in methods:
