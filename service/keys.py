@@ -79,7 +79,7 @@ class KeyStore:
 
     def __init__(self, path: Path, touch_interval_s: float = 60.0) -> None:
         self.path = Path(path)
-        self._db = ThreadLocalSQLite(self.path, ("synchronous=NORMAL",))
+        self._db = ThreadLocalSQLite(self.path)
         conn = self._conn()
         conn.executescript(_SCHEMA)
         have = {r[1] for r in conn.execute("PRAGMA table_info(api_keys)")}

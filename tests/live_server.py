@@ -65,8 +65,8 @@ def start_server(models_dir: Path, data_dir: Path, log: Path, **env: str) -> Liv
         DPRIME_ADMIN_KEY=ADMIN_KEY,
         DPRIME_BATCH_WAIT_MS="1",
         PYTHONPATH=str(REPO),
-        **env,
     )
+    full_env.update(env)
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "service.devserver"], env=full_env, stdout=fh, stderr=fh, cwd=REPO
