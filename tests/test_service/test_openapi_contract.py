@@ -61,9 +61,9 @@ def contract(models_dir: Path, tmp_path: Path, examples: int, seconds: int) -> N
 
 
 def test_schemathesis_finds_nothing_the_schema_does_not_say(models_dir: Path, tmp_path: Path) -> None:
-    contract(models_dir, tmp_path, examples=5, seconds=25)
+    contract(models_dir, tmp_path, examples=5, seconds=15)
 
 
 @pytest.mark.slow
 def test_schemathesis_long_run(models_dir: Path, tmp_path: Path) -> None:
-    contract(models_dir, tmp_path, examples=100, seconds=300)
+    contract(models_dir, tmp_path, examples=100, seconds=150)
