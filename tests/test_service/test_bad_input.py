@@ -148,3 +148,9 @@ def test_a_json_body_where_a_form_is_expected_is_a_validation_error(client: Test
     assert (r.status_code, r.json()["error"]["code"]) == (422, "validation_error")
     r = client.post("/v1/verify", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
     assert_stable_refusal(r)
+
+
+def test_an_empty_rule_name_is_refused_not_taken_for_the_default(client: TestClient) -> None:
+    r = client.get("/v1/admin/calibration", params={"rule": ""})
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_request")
+    assert "unknown operating point ''" in r.json()["error"]["message"]

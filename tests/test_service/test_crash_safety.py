@@ -26,6 +26,7 @@ class Dir:
 
     def __init__(self, models: Path, tmp: Path) -> None:
         self.models, self.data, self.tmp, self.n = models, tmp / "var", tmp, 0
+        tmp.mkdir(parents=True, exist_ok=True)
 
     def start(self) -> LiveServer:
         self.n += 1
