@@ -7,7 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 
@@ -18,6 +20,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def access_lines(log: Path, until: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """The access-log lines so far, waiting for one that matches: a line is written just after its answer."""
+    for _ in range(100):
+        access = [json.loads(line) for line in log.read_text().splitlines() if '"service.access"' in line]
+        if any(until(a) for a in access):
+            return access
+        time.sleep(0.05)
+    raise AssertionError(log.read_text()[-3000:])
 
 
 def test_devserver_serves_the_active_model(models_dir: Path, tmp_path: Path) -> None:
@@ -54,7 +66,7 @@ def test_devserver_serves_the_active_model(models_dir: Path, tmp_path: Path) -> 
         )
         assert r.status_code == 200 and r.json()["decision"] == "match"
         assert httpx.get(f"{base}/v1/models", timeout=5).status_code == 401
-        access = [json.loads(line) for line in log.read_text().splitlines() if '"service.access"' in line]
+        access = access_lines(log, lambda a: a["route"] == "/v1/models")
         verify = next(a for a in access if a["route"] == "/v1/verify" and a["status"] == 200)
         assert verify["key_name"] == "bootstrap-admin" and verify["model_id"] == "tiny-a"
         assert verify["method"] == "POST" and verify["latency_ms"] > 0 and len(verify["request_id"]) == 32
