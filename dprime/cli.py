@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Callable, Sequence
 
-from dprime import keys_commands, models_commands, service_commands, training_commands
+from dprime import gallery_commands, keys_commands, models_commands, service_commands, training_commands
 from facecore.errors import DprimeError
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     models_commands.register(sub)
     keys_commands.register(sub)
+    gallery_commands.register(sub)
     training_commands.register(sub)
     service_commands.register(sub)
     return parser

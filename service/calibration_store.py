@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from facecore.decision_records import DecisionSet
-from service.sqlite_conn import ThreadLocalSQLite
+from service.sqlite_conn import ThreadLocalSQLite, online_backup
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calibrations (
@@ -29,6 +29,7 @@ class CalibrationStore:
     """Adopted and past gallery calibrations."""
 
     def __init__(self, path: Path) -> None:
+        self.path = Path(path)
         self._db = ThreadLocalSQLite(path, ("synchronous=FULL",))
         self._db.get().executescript(_SCHEMA)
 
@@ -77,6 +78,10 @@ class CalibrationStore:
             .fetchall()
         )
         return [r[0] for r in rows]
+
+    def backup(self, dest: Path) -> None:
+        """A consistent copy of the calibrations as they are now (SQLite's online backup)."""
+        online_backup(self.path, dest)
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -48,6 +48,33 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=32, ge=1, le=1024, description="largest batch the engine sends to the model")
     batch_wait_ms: float = Field(default=2.0, ge=0, le=1000, description="how long a batch waits to fill")
     queue_size: int = Field(default=256, ge=1, description="pending faces before requests get 503")
+    max_in_flight: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="requests admitted at once (all routes but /health, /ready, /metrics); past it: 503 at once",
+    )
+    request_deadline_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="an admitted request's body must arrive and its faces be embedded "
+        "within this many seconds, else 408 / 503",
+    )
+    overload_retry_after_s: float = Field(default=1.0, gt=0, le=3600, description="Retry-After of a shed request")
+    auth_max_failures: int = Field(default=10, ge=1, description="wrong API keys a client may send per window")
+    auth_failure_window_s: float = Field(default=60.0, gt=0, description="window of auth_max_failures, seconds")
+    key_touch_interval_s: float = Field(
+        default=60.0, ge=0, description="a key's last-used time is written at most this often (seconds)"
+    )
+    max_metadata_bytes: int = Field(default=16 * 1024, ge=2, description="largest metadata JSON of an identity")
+    cors_origins: str = Field(
+        default="", description="comma list of origins allowed to call the API from a browser; empty: CORS off"
+    )
+    log_format: Literal["json", "text"] = Field(default="json", description="service log lines: JSON or text")
+    shutdown_grace_s: float = Field(
+        default=30.0, gt=0, description="on SIGTERM, how long in-flight requests may take to finish"
+    )
     admin_key: SecretStr | None = Field(default=None, description="bootstrap admin API key")
     store_crops: bool = Field(default=True, description="keep face chips so a new model can re-embed the gallery")
     crop_format: Literal["png", "jpeg"] = "png"
@@ -98,6 +125,16 @@ class Settings(BaseSettings):
         return any(
             v is not None for v in (self.detector, self.det_score_threshold, self.det_nms_threshold, self.det_max_side)
         )
+
+    @property
+    def audit_path(self) -> Path:
+        """SQLite file of the append-only audit trail."""
+        return self.data_dir / "audit.sqlite3"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """Origins allowed by CORS (empty: CORS off)."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def keys_path(self) -> Path:

@@ -30,13 +30,13 @@ def active_decision_set(manifest: ModelManifest, calibrations: CalibrationStore)
 
 def decision_rule(decision_set: DecisionSet, name: str | None) -> DecisionRecord:
     """A rule by name (None: the set's default), or a bad_request naming the ones there are."""
-    try:
-        return decision_set.decision(name)
-    except KeyError as exc:
-        names = [d.name for d in decision_set.decisions]
+    names = [d.name for d in decision_set.decisions]
+    # Only None means "the default": an empty or unknown name is a mistake to report, not to paper over.
+    if name is not None and name not in names:
         raise ServiceError(
             "bad_request", f"unknown operating point {name!r}; this model decides at {names}", {"available": names}
-        ) from exc
+        )
+    return decision_set.decision(name)
 
 
 def enroll_refusal(kappa: float, manifest: ModelManifest) -> str | None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from service.audit import AuditAction, AuditLog
 from service.errors import ServiceError
 from service.keys import Role, hash_key
 from service.state import AppState
@@ -15,6 +18,17 @@ from service.state import AppState
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (read or admin role)")
 # Prometheus can only send an Authorization header, so a key is also accepted as a Bearer token.
 _bearer = HTTPBearer(auto_error=False, description="an API key as a Bearer token")
+
+# The name the bootstrap key (DPRIME_ADMIN_KEY) has in logs and the audit trail.
+BOOTSTRAP_KEY_NAME = "bootstrap-admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's name (for logs and the audit trail) and its role."""
+
+    name: str
+    role: Role
 
 
 def get_state(request: Request) -> AppState:
@@ -26,16 +40,40 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def _role(state: AppState, key: str | None) -> Role:
+def client_address(request: Request) -> str:
+    """The client's address as the server saw it (behind a proxy: as uvicorn's --forwarded-allow-ips resolves)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _authenticate(request: Request, state: AppState, key: str | None) -> Principal:
+    client = client_address(request)
+    wait = state.auth_limiter.retry_after(client)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        raise ServiceError(
+            "too_many_failed_keys",
+            f"{state.auth_limiter.max_failures} wrong API keys from {client} within "
+            f"{state.auth_limiter.window_s:g} s; retry in {seconds} s",
+            {"retry_after_s": seconds},
+            headers={"Retry-After": str(seconds)},
+        )
     if not key:
         raise ServiceError("unauthorized", "missing API key: send it in the X-API-Key header")
+    principal = _principal(state, key)
+    if principal is None:
+        state.auth_limiter.failed(client)
+        raise ServiceError("unauthorized", "the API key is unknown, revoked or expired")
+    request.state.key_name = principal.name
+    return principal
+
+
+def _principal(state: AppState, key: str) -> Principal | None:
     admin = state.settings.admin_key
+    # Both sides hashed first, so compare_digest sees equal lengths and its time says nothing about the key.
     if admin is not None and hmac.compare_digest(hash_key(key), hash_key(admin.get_secret_value())):
-        return "admin"
-    role = state.keys.role_of(key)
-    if role is None:
-        raise ServiceError("unauthorized", "the API key is unknown or revoked")
-    return role
+        return Principal(name=BOOTSTRAP_KEY_NAME, role="admin")
+    info = state.keys.lookup(key)
+    return Principal(name=info.name, role=info.role) if info else None
 
 
 def presented_key(
@@ -49,18 +87,41 @@ def presented_key(
 KeyDep = Annotated[str | None, Depends(presented_key)]
 
 
-def require_read(state: StateDep, key: KeyDep) -> Role:
+def require_read(request: Request, state: StateDep, key: KeyDep) -> Principal:
     """Any valid key."""
-    return _role(state, key)
+    return _authenticate(request, state, key)
 
 
-def require_admin(state: StateDep, key: KeyDep) -> Role:
+def require_admin(request: Request, state: StateDep, key: KeyDep) -> Principal:
     """An admin key."""
-    role = _role(state, key)
-    if role != "admin":
-        raise ServiceError("forbidden", f"this route needs an admin key; the key sent has role {role!r}")
-    return role
+    principal = _authenticate(request, state, key)
+    if principal.role != "admin":
+        raise ServiceError("forbidden", f"this route needs an admin key; the key sent has role {principal.role!r}")
+    return principal
 
 
-ReadKey = Annotated[Role, Depends(require_read)]
-AdminKey = Annotated[Role, Depends(require_admin)]
+ReadKey = Annotated[Principal, Depends(require_read)]
+AdminKey = Annotated[Principal, Depends(require_admin)]
+
+
+@dataclass(frozen=True)
+class Auditor:
+    """Records this request's actions in the audit trail, under the caller's key name and the request id."""
+
+    log: AuditLog
+    key_name: str
+    request_id: str | None
+
+    def record(
+        self, action: AuditAction, target: str | None, outcome: str = "ok", details: dict[str, Any] | None = None
+    ) -> None:
+        """Append one entry."""
+        self.log.record(self.key_name, action, target, self.request_id, outcome, details)
+
+
+def admin_auditor(request: Request, state: StateDep, principal: AdminKey) -> Auditor:
+    """An admin key, and the auditor of what it does."""
+    return Auditor(state.audit, principal.name, getattr(request.state, "request_id", None))
+
+
+AuditedAdmin = Annotated[Auditor, Depends(admin_auditor)]

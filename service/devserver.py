@@ -16,13 +16,18 @@ logger = logging.getLogger("service.devserver")
 
 
 def main() -> int:
-    """Validate settings, make sure an admin key exists, then serve until interrupted."""
-    setup_logging(os.environ.get("DPRIME_LOG_LEVEL", "INFO"))
+    """Validate settings, make sure an admin key exists, then serve until interrupted.
+
+    On SIGTERM uvicorn stops accepting connections, lets the requests in flight finish (for at most
+    DPRIME_SHUTDOWN_GRACE_S), then runs the lifespan's shutdown, which drains the inference queues.
+    """
+    setup_logging("INFO")
     try:
         settings = load_settings()
     except DprimeError as exc:
         logger.error("%s", exc)
         return 2
+    setup_logging(settings.log_level, json_lines=settings.log_format == "json")
     host = os.environ.get("DPRIME_HOST", "127.0.0.1")
     port = int(os.environ.get("DPRIME_PORT", "8000"))
     if settings.admin_key is None:
@@ -35,7 +40,14 @@ def main() -> int:
         logger.warning("try: curl -H 'X-API-Key: %s' http://%s:%d/v1/models", key, host, port)
     base = f"http://{host}:{port}"
     logger.info("web console: %s/ (sign in with an API key); API docs: %s/docs", base, base)
-    uvicorn.run("service.main:app", host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        "service.main:app",
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),
+    )
     return 0
 
 

@@ -13,10 +13,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 import numpy.typing as npt
 
+from service.admission import remaining_s
 from service.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,15 @@ Tensor = npt.NDArray[np.float32]
 EmbedFn = Callable[[Tensor], Tensor]
 # Called after every batch with (batch size, faces still queued, seconds the model ran).
 BatchObserver = Callable[[int, int, float], None]
+
+
+def _deadline_error() -> ServiceError:
+    return ServiceError(
+        "deadline_exceeded",
+        "the request's deadline (DPRIME_REQUEST_DEADLINE_S) passed before the model could embed its faces; retry "
+        "shortly",
+        headers={"Retry-After": "1"},
+    )
 
 
 class InferenceEngine:
@@ -58,9 +69,16 @@ class InferenceEngine:
     def embed(self, tensors: Tensor, timeout_s: float = 60.0) -> Tensor:
         """Raw embeddings (N, D) for preprocessed faces (N, 3, H, W); blocks until the batch containing them ran.
 
+        Waits at most ``timeout_s``, or until the request's deadline when that comes first.
+
         Raises:
-            ServiceError: ``overloaded`` (503, Retry-After) when the queue cannot take all N faces now.
+            ServiceError: ``overloaded`` (503, Retry-After) when the queue cannot take all N faces now;
+                ``deadline_exceeded`` (503) when the request's deadline passes before the model ran them.
         """
+        left = remaining_s()
+        wait_s = timeout_s if left is None else min(timeout_s, left)
+        if wait_s <= 0:
+            raise _deadline_error()
         futures: list[Future[Tensor]] = [Future() for _ in range(len(tensors))]
         with self._cond:
             if self._stopping:
@@ -74,7 +92,13 @@ class InferenceEngine:
                 )
             self._items.extend(zip(tensors, futures, strict=True))
             self._cond.notify()
-        return np.stack([f.result(timeout=timeout_s) for f in futures])
+        end = time.monotonic() + wait_s
+        try:
+            return np.stack([f.result(timeout=max(end - time.monotonic(), 0.0)) for f in futures])
+        except FutureTimeout:
+            for f in futures:
+                f.cancel()  # still queued: the worker drops them instead of running the model for nobody
+            raise _deadline_error() from None
 
     def close(self) -> None:
         """Finish queued work, then stop the worker."""
@@ -95,14 +119,20 @@ class InferenceEngine:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            n = min(self.batch_size, len(self._items))
-            return [self._items.popleft() for _ in range(n)]
+            batch: list[tuple[Tensor, Future[Tensor]]] = []
+            while self._items and len(batch) < self.batch_size:
+                item = self._items.popleft()
+                if item[1].set_running_or_notify_cancel():  # False: its request gave up waiting
+                    batch.append(item)
+            return batch
 
     def _run(self) -> None:
         while True:
             batch = self._take_batch()
             if not batch:
-                return
+                if self._stopping and not self._items:
+                    return
+                continue
             futures = [f for _, f in batch]
             start = time.perf_counter()
             try:

@@ -6,12 +6,15 @@ Responses look like ``{"error": {"code", "message", "details"}}``; no stack trac
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from facecore.errors import AlignmentError, DprimeError, ManifestError, RegistryError
 from facepipe.errors import FacepipeError
@@ -29,6 +32,7 @@ CATALOGUE: dict[str, int] = {
     "unknown_job": 404,
     "not_found": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "model_not_calibrated": 409,
     "model_switch_in_progress": 409,
     "calibration_unresolved": 409,
@@ -39,9 +43,11 @@ CATALOGUE: dict[str, int] = {
     "no_usable_faces": 422,
     "alignment_failed": 422,
     "model_load_failed": 422,
+    "too_many_failed_keys": 429,
     "provider_unavailable": 503,
     "model_not_ready": 503,
     "overloaded": 503,
+    "deadline_exceeded": 503,
     "internal_error": 500,
 }
 
@@ -90,6 +96,36 @@ def _render(err: ServiceError) -> JSONResponse:
     return JSONResponse(error_body(err.code, err.message, err.details), status_code=err.status, headers=err.headers)
 
 
+# Statuses Starlette or the admission middleware raise as HTTPException, and the catalogue code each becomes.
+_HTTP_CODES = {408: "request_timeout", 413: "image_too_large"}
+
+
+def _leaf_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(prefix, route) of every route, looking into included routers (FastAPI keeps them as wrappers)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from _leaf_routes(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+        else:
+            yield prefix, route
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route serves at the scope's path (routes of one path may be declared apart)."""
+    methods: set[str] = set()
+    path: str = scope["path"]
+    for prefix, route in _leaf_routes(app.router.routes):
+        if not path.startswith(prefix) or not hasattr(route, "matches"):
+            continue
+        match, _ = route.matches({**scope, "path": path[len(prefix) :], "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def register_exception_handlers(app: FastAPI) -> None:
     """Route every exception to the envelope: domain errors by code, validation errors as 422, the rest 500."""
 
@@ -111,9 +147,14 @@ def register_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
-        message = f"no route {request.method} {request.url.path}" if code != "bad_request" else str(exc.detail)
-        return _render(ServiceError(code, message))
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request.scope)
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+            return _render(ServiceError("method_not_allowed", message, headers={"Allow": ", ".join(allowed)}))
+        if exc.status_code == 404:
+            return _render(ServiceError("not_found", f"no route {request.method} {request.url.path}"))
+        code = _HTTP_CODES.get(exc.status_code, "bad_request")
+        return _render(ServiceError(code, str(exc.detail), headers=dict(exc.headers) if exc.headers else None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -172,12 +172,20 @@ class Gallery:
         return len(face_ids)
 
     # --- queries -----------------------------------------------------------------------------------------
-    def search(self, mu: np.ndarray, k: int) -> list[FaceHit]:
-        """Top-k identities by their best face's cosine to mu."""
-        if self.index is None or self.index.size == 0:
-            return []
-        # Fetch more faces than identities wanted: one identity may hold several of the nearest faces.
-        scores, ids = self.index.search(mu[None, :].astype(np.float32), k * 4 + 8)
+    def search(self, mu: np.ndarray, k: int, runtime: ModelRuntime) -> list[FaceHit]:
+        """Top-k identities by their best face's cosine to mu (embedded by runtime's model).
+
+        Raises:
+            ServiceError: ``model_switch_in_progress`` when the gallery moved to another model after mu was
+                embedded (the vectors would not be comparable).
+        """
+        with self.switch_lock.read():
+            self._check_model(runtime)
+            index = self.index
+            if index is None or index.size == 0:
+                return []
+            # Fetch more faces than identities wanted: one identity may hold several of the nearest faces.
+            scores, ids = index.search(mu[None, :].astype(np.float32), k * 4 + 8)
         pairs = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
         owners = self.store.face_owners([i for _, i in pairs])
         best: dict[str, FaceHit] = {}

@@ -3,6 +3,10 @@
 Every enrollment is one transaction, committed with synchronous=FULL before it is acknowledged, so a
 crash never loses an acknowledged face. Embeddings are keyed by (face, model): a new model's vectors
 sit beside the old ones until a switch commits, which is what makes rollback cheap.
+
+Deletion is erasure: secure_delete makes SQLite overwrite freed content with zeros, and after each deletion
+the WAL (which still holds the pages as they were) is checkpointed and truncated, so neither the database file
+nor its WAL keeps a deleted face chip or embedding.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from service.sqlite_conn import ThreadLocalSQLite
+from service.sqlite_conn import ThreadLocalSQLite, online_backup
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -122,7 +126,9 @@ class GalleryStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         # synchronous=FULL: a committed enrollment survives a power cut, not only a process crash.
-        self._db = ThreadLocalSQLite(self.path, ("synchronous=FULL", "foreign_keys=ON"), {"casefold": str.casefold})
+        self._db = ThreadLocalSQLite(
+            self.path, ("synchronous=FULL", "foreign_keys=ON", "secure_delete=ON"), {"casefold": str.casefold}
+        )
         self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
@@ -143,6 +149,10 @@ class GalleryStore:
     def close(self) -> None:
         """Close this thread's connection."""
         self._db.close()
+
+    def backup(self, dest: Path) -> None:
+        """A consistent copy of the gallery as it is now, taken while it serves (SQLite's online backup)."""
+        online_backup(self.path, dest)
 
     # --- meta -------------------------------------------------------------------------------------------
     def pinned_model(self) -> str | None:
@@ -261,6 +271,7 @@ class GalleryStore:
                 return None
             face_ids = [int(r[0]) for r in conn.execute("SELECT id FROM faces WHERE identity_rowid = ?", found)]
             conn.execute("DELETE FROM identities WHERE rowid = ?", found)
+        self._db.checkpoint_truncate()
         return face_ids
 
     def counts(self) -> tuple[int, int]:

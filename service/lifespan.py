@@ -11,8 +11,12 @@ from fastapi import FastAPI
 
 from facecore.registry import ModelRegistry
 from facepipe.detectors import create_detector
+from service.admission import Admission
+from service.audit import AuditLog
+from service.auth_limiter import FailedAuthLimiter
 from service.calibration_store import CalibrationStore
 from service.config import Settings
+from service.data_lock import DataDirLock
 from service.detector_choice import choose_detector
 from service.gallery import Gallery
 from service.gallery_store import GalleryStore
@@ -26,8 +30,18 @@ from service.switcher import ModelSwitcher
 logger = logging.getLogger(__name__)
 
 
-def build_state(settings: Settings) -> AppState:
+def build_state(settings: Settings, admission: Admission | None = None) -> AppState:
     """Load everything the routes need; raises (and so stops start-up) on a broken model or detector."""
+    lock = DataDirLock(settings.data_dir, "starting another service on it")
+    lock.acquire()
+    try:
+        return _build_state(settings, admission, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _build_state(settings: Settings, admission: Admission | None, lock: DataDirLock) -> AppState:
     metrics = Metrics()
     registry = ModelRegistry(settings.models_dir)
     model_id = settings.model_id or registry.active_id()
@@ -41,12 +55,16 @@ def build_state(settings: Settings) -> AppState:
         settings=settings,
         metrics=metrics,
         registry=registry,
-        keys=KeyStore(settings.keys_path),
+        keys=KeyStore(settings.keys_path, settings.key_touch_interval_s),
+        audit=AuditLog(settings.audit_path),
+        auth_limiter=FailedAuthLimiter(settings.auth_max_failures, settings.auth_failure_window_s),
+        admission=admission or Admission(settings.max_in_flight),
         pipeline=pipeline,
         gallery=gallery,
         calibrations=CalibrationStore(settings.calibrations_path),
         detector_in_use=detector_in_use,
         detector_overridden=overridden,
+        data_lock=lock,
     )
     state.switcher = ModelSwitcher(state)
     if model_id is None:
@@ -80,15 +98,17 @@ def close_state(state: AppState) -> None:
             runtime.close()
     state.gallery.store.close()
     state.keys.close()
+    state.audit.close()
+    state.data_lock.release()
     state.calibrations.close()
 
 
-def make_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
-    """The app's lifespan, bound to its settings."""
+def make_lifespan(settings: Settings, admission: Admission):  # type: ignore[no-untyped-def]
+    """The app's lifespan, bound to its settings and its admission counter."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = build_state(settings)
+        state = build_state(settings, admission)
         app.state.dprime = state
         try:
             yield

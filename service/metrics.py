@@ -49,6 +49,8 @@ class Metrics:
         self.model_info = Gauge("dprime_model_active", "1 for the active model", ["model_id"], registry=r)
         self.gallery_faces = Gauge("dprime_gallery_faces", "Faces in the search index", registry=r)
         self.rejected = Counter("dprime_rejected_total", "Requests refused with an error code", ["code"], registry=r)
+        self.in_flight = Gauge("dprime_requests_in_flight", "Requests admitted and not yet answered", registry=r)
+        self.shed = Gauge("dprime_requests_shed", "Requests refused at capacity since start (503)", registry=r)
 
     def configure_buckets(self, manifest: ModelManifest) -> None:
         """kappa and score histograms with the buckets the serving model's manifest records."""

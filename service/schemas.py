@@ -346,3 +346,23 @@ class ModelReport(BaseModel):
 
     model_id: str
     plots: list[ReportPlot]
+
+
+class AuditEntryOut(BaseModel):
+    """One action in the audit trail."""
+
+    seq: int = Field(description="position in the trail (strictly increasing)")
+    time: str
+    key_name: str = Field(description="name of the API key that acted ('cli' for the dprime command)")
+    action: str
+    target: str | None = Field(description="identity, key or model id acted on")
+    request_id: str | None
+    outcome: str
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    """One page of the audit trail; pass next_cursor back as cursor for the next."""
+
+    items: list[AuditEntryOut]
+    next_cursor: str | None

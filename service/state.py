@@ -8,8 +8,12 @@ from typing import TYPE_CHECKING
 
 from facecore.decision_records import DetectorRecord
 from facecore.registry import ModelRegistry
+from service.admission import Admission
+from service.audit import AuditLog
+from service.auth_limiter import FailedAuthLimiter
 from service.calibration_store import CalibrationStore
 from service.config import Settings
+from service.data_lock import DataDirLock
 from service.errors import ServiceError
 from service.gallery import Gallery
 from service.keys import KeyStore
@@ -29,10 +33,14 @@ class AppState:
     metrics: Metrics
     registry: ModelRegistry
     keys: KeyStore
+    audit: AuditLog
+    auth_limiter: FailedAuthLimiter
+    admission: Admission
     pipeline: FacePipeline
     gallery: Gallery
     calibrations: CalibrationStore
     detector_in_use: DetectorRecord
+    data_lock: DataDirLock
     detector_overridden: bool = False
     runtime: ModelRuntime | None = None
     previous_runtime: ModelRuntime | None = None

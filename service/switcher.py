@@ -12,12 +12,16 @@ import logging
 import threading
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from facecore.errors import DprimeError
 from service.errors import ServiceError, as_service_error
 from service.runtime import ModelRuntime
 from service.schemas import Action, SwitchJob
 from service.state import AppState
+
+if TYPE_CHECKING:
+    from service.deps import Auditor
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +34,11 @@ class ModelSwitcher:
         self.jobs: dict[str, SwitchJob] = {}
         self._busy = threading.Lock()
 
-    def start(self, action: Action, target: str | None = None) -> SwitchJob:
-        """Begin switching to ``target`` (activate) or to the previously active model (rollback)."""
+    def start(self, action: Action, target: str | None = None, auditor: Auditor | None = None) -> SwitchJob:
+        """Begin switching to ``target`` (activate) or to the previously active model (rollback).
+
+        The auditor, when given, records how the switch ended (it runs after the request has been answered).
+        """
         if action == "rollback":
             ptr = self.state.registry.pointer()
             if ptr is None or not ptr.history:
@@ -52,10 +59,10 @@ class ModelSwitcher:
             started=datetime.now(UTC),
         )
         self.jobs[job.job_id] = job
-        threading.Thread(target=self._run, args=(job,), name=f"switch-{job.job_id}", daemon=True).start()
+        threading.Thread(target=self._run, args=(job, auditor), name=f"switch-{job.job_id}", daemon=True).start()
         return job
 
-    def _run(self, job: SwitchJob) -> None:
+    def _run(self, job: SwitchJob, auditor: Auditor | None) -> None:
         try:
             self._switch(job)
             job.status = "succeeded"
@@ -70,6 +77,9 @@ class ModelSwitcher:
         finally:
             job.finished = datetime.now(UTC)
             self._busy.release()
+            if auditor is not None:
+                details = {"job_id": job.job_id, "action": job.action, "from": job.from_model_id, "error": job.error}
+                auditor.record("model.switch", job.target_model_id, job.status, details)
 
     def _switch(self, job: SwitchJob) -> None:
         state = self.state

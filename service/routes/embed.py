@@ -7,20 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from service.deps import ReadKey, StateDep
+from service.openapi import UPLOAD, read_errors
 from service.responses import face_quality
-from service.routes.forms import PolicyForm, read_upload
+from service.routes.forms import EmbedPolicyForm, FormBool, read_upload
 from service.schemas import EmbeddedFaceOut, EmbedResponse
 
 router = APIRouter(prefix="/v1", tags=["faces"])
 
 
-@router.post("/embed", response_model=EmbedResponse)
+@router.post("/embed", response_model=EmbedResponse, responses=read_errors(*UPLOAD))
 def embed(
     state: StateDep,
     _: ReadKey,
     image: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
-    aligned: Annotated[bool, Form(description="the image is already an aligned face crop: skip detection")] = False,
-    multiple_faces: PolicyForm = None,
+    aligned: Annotated[FormBool, Form(description="the image is already an aligned face crop: skip detection")] = False,
+    multiple_faces: EmbedPolicyForm = None,
 ) -> Response:
     """Detect, align and embed the faces of an image (or one pre-aligned crop)."""
     runtime = state.active_runtime()

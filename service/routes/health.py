@@ -7,9 +7,12 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.deps import ReadKey, StateDep
+from service.openapi import error_responses
 from service.schemas import Health, Ready
 
 router = APIRouter(tags=["operations"])
+
+_METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
 
 
 @router.get("/health", response_model=Health)
@@ -18,7 +21,7 @@ def health() -> Health:
     return Health(status="ok")
 
 
-@router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})
+@router.get("/ready", response_model=Ready, responses={503: {"model": Ready, "description": "not ready, and why"}})
 def ready(state: StateDep) -> JSONResponse:
     """200 when a model and the gallery are loaded and warm, else 503 with the reason (no key needed)."""
     runtime = state.runtime
@@ -32,9 +35,21 @@ def ready(state: StateDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if state.ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": f"Prometheus text exposition ({CONTENT_TYPE_LATEST})",
+            "content": {_METRICS_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        },
+        **error_responses(401, 429),
+    },
+)
 def metrics(state: StateDep, _: ReadKey) -> Response:
     """Prometheus text exposition (send the key as X-API-Key or as a Bearer token)."""
     if state.runtime is not None:
         state.metrics.queue_depth.set(state.runtime.engine.depth)
+    state.metrics.in_flight.set(state.admission.in_flight)
+    state.metrics.shed.set(state.admission.shed)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

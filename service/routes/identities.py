@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Annotated, Any
 
@@ -10,11 +9,12 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from facecore.errors import DprimeError
 from service.decisions import enroll_refusal
-from service.deps import AdminKey, ReadKey, StateDep
+from service.deps import AuditedAdmin, ReadKey, StateDep
 from service.errors import ServiceError, as_service_error
 from service.gallery_store import IdentityRow
+from service.openapi import UPLOAD, admin_errors, read_errors
 from service.pipeline import EmbeddedFace, FacePolicy
-from service.routes.forms import PolicyForm, read_upload
+from service.routes.forms import PRINTABLE, PolicyForm, optional, read_upload
 from service.runtime import ModelRuntime
 from service.schemas import (
     AcceptedImage,
@@ -30,6 +30,12 @@ from service.state import AppState
 router = APIRouter(prefix="/v1/identities", tags=["identities"])
 
 ImagesForm = Annotated[list[UploadFile], File(description="one or more photos of the person")]
+# Sent as a JSON text part; declared as the object it must hold.
+MetadataForm = Annotated[
+    str | None,
+    optional({"type": "object", "description": "a JSON object stored with the identity"}),
+    Form(description="a JSON object stored with the identity"),
+]
 
 
 def identity_out(row: IdentityRow) -> IdentityOut:
@@ -46,12 +52,24 @@ def identity_out(row: IdentityRow) -> IdentityOut:
     )
 
 
-def _parse_metadata(raw: str | None) -> dict[str, Any]:
+def _reject_constant(name: str) -> None:
+    # NaN and Infinity are not JSON: they could be stored but never sent back.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _parse_metadata(raw: str | None, max_bytes: int) -> dict[str, Any]:
     if raw is None or raw == "":
         return {}
+    size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise ServiceError(
+            "validation_error",
+            f"metadata is {size} bytes; at most {max_bytes} bytes (DPRIME_MAX_METADATA_BYTES) are stored",
+            {"bytes": size, "max_bytes": max_bytes},
+        )
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; RecursionError: absurd nesting
         raise ServiceError("validation_error", f"metadata must be a JSON object, got invalid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise ServiceError("validation_error", f"metadata must be a JSON object, got {type(value).__name__}")
@@ -122,23 +140,22 @@ def _no_usable(rejected: list[RejectedImage]) -> ServiceError:
 
 def _enroll_policy(requested: FacePolicy | None) -> FacePolicy:
     # Enrolling the wrong person is worse than asking again, so several faces are refused unless asked otherwise.
-    policy = requested or "error"
-    if policy == "all":
-        raise ServiceError("validation_error", "multiple_faces=all is not allowed for enrollment: one face per photo")
-    return policy
+    return requested or "error"
 
 
-@router.post("", response_model=EnrollResponse, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "", response_model=EnrollResponse, status_code=status.HTTP_201_CREATED, responses=admin_errors(*UPLOAD, 409)
+)
 def enroll(
     state: StateDep,
-    _: AdminKey,
-    name: Annotated[str, Form(min_length=1, max_length=200)],
+    audit: AuditedAdmin,
+    name: Annotated[str, Form(min_length=1, max_length=200, pattern=PRINTABLE)],
     images: ImagesForm,
-    metadata: Annotated[str | None, Form(description="a JSON object stored with the identity")] = None,
+    metadata: MetadataForm = None,
     multiple_faces: PolicyForm = None,
 ) -> EnrollResponse:
     """Create an identity from several photos; each photo is accepted or rejected with a reason."""
-    meta = _parse_metadata(metadata)
+    meta = _parse_metadata(metadata, state.settings.max_metadata_bytes)
     policy = _enroll_policy(multiple_faces)
     runtime = state.active_runtime()
     with state.gallery.switch_lock.read():
@@ -146,13 +163,19 @@ def enroll(
         if not accepted:
             raise _no_usable(rejected)
         row, face_ids = state.gallery.enroll(name, meta, [f for _, _, f in accepted], runtime)
+    audit.record("identity.enroll", row.identity_id, details={"faces": len(face_ids), "rejected": len(rejected)})
     return _enroll_response(row, accepted, face_ids, rejected, runtime)
 
 
-@router.post("/{identity_id}/faces", response_model=EnrollResponse, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{identity_id}/faces",
+    response_model=EnrollResponse,
+    status_code=status.HTTP_201_CREATED,
+    responses=admin_errors(*UPLOAD, 404, 409),
+)
 def add_faces(
     state: StateDep,
-    _: AdminKey,
+    audit: AuditedAdmin,
     identity_id: str,
     images: ImagesForm,
     multiple_faces: PolicyForm = None,
@@ -167,31 +190,37 @@ def add_faces(
         if not accepted:
             raise _no_usable(rejected)
         face_ids = state.gallery.add_faces(identity_id, [f for _, _, f in accepted], runtime)
+    audit.record("identity.add_faces", identity_id, details={"faces": len(face_ids), "rejected": len(rejected)})
     row = state.gallery.store.get_identity(identity_id, runtime.model_id)
     if row is None:
         raise ServiceError("unknown_identity", f"identity {identity_id!r} was deleted meanwhile")
     return _enroll_response(row, accepted, face_ids, rejected, runtime)
 
 
+# A cursor is the last row's position in hex: every value the pattern admits is a valid place to resume (at most
+# 15 digits, so it always fits SQLite's 64-bit integers).
+CURSOR_PATTERN = r"^[0-9a-f]{1,15}$"
+CursorQuery = Annotated[
+    str | None,
+    optional({"type": "string", "pattern": CURSOR_PATTERN}),
+    Query(description="next_cursor of the previous page", pattern=CURSOR_PATTERN),
+]
+
+
 def _decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ServiceError("validation_error", f"cursor {cursor!r} is not one this service issued") from exc
+    return int(cursor, 16) if cursor else 0
 
 
 def _encode_cursor(rowid: int) -> str:
-    return base64.urlsafe_b64encode(str(rowid).encode()).decode().rstrip("=")
+    return f"{rowid:x}"
 
 
-@router.get("", response_model=IdentityPage)
+@router.get("", response_model=IdentityPage, responses=read_errors())
 def list_identities(
     state: StateDep,
     _: ReadKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: CursorQuery = None,
     q: Annotated[
         str | None, Query(max_length=200, description="only identities whose name contains this (any case)")
     ] = None,
@@ -207,7 +236,7 @@ def list_identities(
     )
 
 
-@router.get("/{identity_id}", response_model=IdentityOut)
+@router.get("/{identity_id}", response_model=IdentityOut, responses=read_errors(404))
 def get_identity(state: StateDep, _: ReadKey, identity_id: str) -> IdentityOut:
     """One identity with its faces."""
     model_id = state.runtime.model_id if state.runtime else None
@@ -217,9 +246,10 @@ def get_identity(state: StateDep, _: ReadKey, identity_id: str) -> IdentityOut:
     return identity_out(row)
 
 
-@router.delete("/{identity_id}", response_model=DeleteResponse)
-def delete_identity(state: StateDep, _: AdminKey, identity_id: str) -> DeleteResponse:
-    """Delete an identity with its faces, chips and vectors."""
+@router.delete("/{identity_id}", response_model=DeleteResponse, responses=admin_errors(404, 409))
+def delete_identity(state: StateDep, audit: AuditedAdmin, identity_id: str) -> DeleteResponse:
+    """Delete an identity with its faces, chips and vectors, so that none of their bytes stay on disk."""
     with state.gallery.switch_lock.read():
         n = state.gallery.delete(identity_id)
+    audit.record("identity.delete", identity_id, details={"faces": n})
     return DeleteResponse(id=identity_id, deleted_faces=n)

@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse
 
 from service.deps import ReadKey, StateDep
 from service.errors import ServiceError
+from service.openapi import read_errors
 from service.schemas import ModelReport, ReportPlot
 from service.state import AppState
 
@@ -25,7 +26,7 @@ def _plots(state: AppState, model_id: str) -> dict[str, Path]:
     return {p.name: p for p in sorted(folder.glob("*.png"))} if folder.is_dir() else {}
 
 
-@router.get("/{model_id}/report", response_model=ModelReport)
+@router.get("/{model_id}/report", response_model=ModelReport, responses=read_errors(404))
 def model_report(state: StateDep, _: ReadKey, model_id: str) -> ModelReport:
     """The figures of the model's calibration report (score distributions, ROC, risk-coverage)."""
     plots = _plots(state, model_id)
@@ -37,7 +38,7 @@ def model_report(state: StateDep, _: ReadKey, model_id: str) -> ModelReport:
 @router.get(
     "/{model_id}/report/{name}",
     response_class=FileResponse,
-    responses={200: {"content": {"image/png": {}}, "description": "the figure"}},
+    responses={200: {"content": {"image/png": {}}, "description": "the figure"}, **read_errors(404)},
 )
 def report_plot(state: StateDep, _: ReadKey, model_id: str, name: str) -> FileResponse:
     """One figure of the report, by the name model_report lists."""

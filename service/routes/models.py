@@ -6,8 +6,9 @@ from fastapi import APIRouter, status
 
 from facecore.decision_records import DecisionSet
 from facecore.manifest import ModelManifest
-from service.deps import AdminKey, ReadKey, StateDep
+from service.deps import AdminKey, AuditedAdmin, ReadKey, StateDep
 from service.errors import ServiceError
+from service.openapi import admin_errors, read_errors
 from service.responses import calibration_ref
 from service.schemas import DetectorInfo, ModelList, ModelOut, SwitchJob
 
@@ -46,7 +47,7 @@ def model_out(
     )
 
 
-@router.get("/v1/models", response_model=ModelList)
+@router.get("/v1/models", response_model=ModelList, responses=read_errors())
 def list_models(state: StateDep, _: ReadKey) -> ModelList:
     """Every model in the registry, which one is active and which one serves."""
     registry = state.registry
@@ -56,7 +57,7 @@ def list_models(state: StateDep, _: ReadKey) -> ModelList:
     return ModelList(serving_model_id=serving, models=models)
 
 
-@router.get("/v1/models/active", response_model=ModelOut)
+@router.get("/v1/models/active", response_model=ModelOut, responses=read_errors())
 def active_model(state: StateDep, _: ReadKey) -> ModelOut:
     """The serving model with its operating points."""
     runtime = state.active_runtime()
@@ -67,19 +68,33 @@ def active_model(state: StateDep, _: ReadKey) -> ModelOut:
     return model_out(runtime.manifest, state.registry.active_id(), runtime.model_id, adopted, detector)
 
 
-@router.post("/v1/admin/models/{model_id}/activate", response_model=SwitchJob, status_code=status.HTTP_202_ACCEPTED)
-def activate(state: StateDep, _: AdminKey, model_id: str) -> SwitchJob:
+@router.post(
+    "/v1/admin/models/{model_id}/activate",
+    response_model=SwitchJob,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=admin_errors(404, 409),
+)
+def activate(state: StateDep, audit: AuditedAdmin, model_id: str) -> SwitchJob:
     """Start switching to model_id: re-embed the gallery into a shadow index, then swap. Poll the job."""
-    return state.switcher.start("activate", model_id)
+    job = state.switcher.start("activate", model_id, audit)
+    audit.record("model.activate", model_id, "started", {"job_id": job.job_id, "from": job.from_model_id})
+    return job
 
 
-@router.post("/v1/admin/models/rollback", response_model=SwitchJob, status_code=status.HTTP_202_ACCEPTED)
-def rollback(state: StateDep, _: AdminKey) -> SwitchJob:
+@router.post(
+    "/v1/admin/models/rollback",
+    response_model=SwitchJob,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=admin_errors(404, 409),
+)
+def rollback(state: StateDep, audit: AuditedAdmin) -> SwitchJob:
     """Start switching back to the previously active model."""
-    return state.switcher.start("rollback")
+    job = state.switcher.start("rollback", None, audit)
+    audit.record("model.rollback", job.target_model_id, "started", {"job_id": job.job_id, "from": job.from_model_id})
+    return job
 
 
-@router.get("/v1/admin/jobs/{job_id}", response_model=SwitchJob)
+@router.get("/v1/admin/jobs/{job_id}", response_model=SwitchJob, responses=admin_errors(404))
 def job(state: StateDep, _: AdminKey, job_id: str) -> SwitchJob:
     """Progress of a model switch."""
     found = state.switcher.jobs.get(job_id)

@@ -10,6 +10,7 @@ from facecore.decision import decide_search, hit_decision, pair_quality
 from service.decisions import active_decision_set, decision_rule
 from service.deps import ReadKey, StateDep
 from service.errors import ServiceError
+from service.openapi import UPLOAD, read_errors
 from service.responses import band_out, calibration_ref, face_quality
 from service.routes.forms import OperatingPointForm, PolicyForm, read_upload
 from service.schemas import FpirOut, SearchHit, SearchResponse, Thresholds
@@ -17,7 +18,7 @@ from service.schemas import FpirOut, SearchHit, SearchResponse, Thresholds
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
 
-@router.post("/search", response_model=SearchResponse)
+@router.post("/search", response_model=SearchResponse, responses=read_errors(*UPLOAD, 409))
 def search(
     state: StateDep,
     _: ReadKey,
@@ -30,8 +31,6 @@ def search(
     if k > state.settings.search_max_k:
         raise ServiceError("validation_error", f"k={k} is above the limit of {state.settings.search_max_k}")
     policy = multiple_faces or state.settings.multiple_faces
-    if policy == "all":
-        raise ServiceError("validation_error", "multiple_faces=all is not allowed for search: one probe face")
     runtime = state.active_runtime()
     decision_set = active_decision_set(runtime.manifest, state.calibrations)
     rule = decision_rule(decision_set, operating_point or state.settings.operating_point)
@@ -43,7 +42,7 @@ def search(
         )
     face = state.pipeline.embed_image(read_upload(image, state.settings.max_image_bytes), runtime, policy)[0]
     with state.pipeline.stage("search"):
-        hits = state.gallery.search(face.mu, k)
+        hits = state.gallery.search(face.mu, k, runtime)
     n_faces = state.gallery.index.size if state.gallery.index else 0
     best = hits[0] if hits else None
     best_kappa = state.gallery.store.face_kappa(best.face_id, runtime.model_id) if best else face.kappa

@@ -14,9 +14,10 @@ from facecore.vmf import expected_cosine, log_expected_likelihood
 from service.decisions import active_decision_set, decision_rule
 from service.deps import ReadKey, StateDep
 from service.errors import ServiceError
+from service.openapi import UPLOAD, read_errors
 from service.pipeline import EmbeddedFace, FacePolicy
 from service.responses import band_out, calibration_ref, face_quality, rule_point, thresholds
-from service.routes.forms import OperatingPointForm, PolicyForm, read_upload
+from service.routes.forms import OperatingPointForm, OptionalImage, PolicyForm, optional, read_upload
 from service.runtime import ModelRuntime
 from service.schemas import IdentityRef, VerifyResponse
 from service.state import AppState
@@ -24,20 +25,20 @@ from service.state import AppState
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
 
-@router.post("/verify", response_model=VerifyResponse)
+@router.post("/verify", response_model=VerifyResponse, responses=read_errors(*UPLOAD, 404, 409))
 def verify(
     state: StateDep,
     _: ReadKey,
     image_a: Annotated[UploadFile, File(description="the probe photo")],
-    image_b: Annotated[UploadFile | None, File(description="the photo to compare with")] = None,
-    identity_id: Annotated[str | None, Form(description="compare with this enrolled identity instead")] = None,
+    image_b: OptionalImage = None,
+    identity_id: Annotated[
+        str | None, optional({"type": "string"}), Form(description="compare with this enrolled identity instead")
+    ] = None,
     operating_point: OperatingPointForm = None,
     multiple_faces: PolicyForm = None,
 ) -> VerifyResponse:
     """Same person, different people, or uncertain, with the promise each answer keeps."""
     policy = multiple_faces or state.settings.multiple_faces
-    if policy == "all":
-        raise ServiceError("validation_error", "multiple_faces=all is not allowed for verify: one face per side")
     runtime = state.active_runtime()
     decision_set = active_decision_set(runtime.manifest, state.calibrations)
     rule = decision_rule(decision_set, operating_point or state.settings.operating_point)

@@ -20,7 +20,7 @@ from tests.live_server import LiveServer
 from tests.test_console.conftest import screenshot
 from tests.test_console.console_page import Api, Console
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser]
 
 # Held-out people (LFW dev fold 9, which the bundled model never trained on), chosen for being clear cases:
 # near-frontal photos of one man (cosine about 0.83), and a man and a woman (about -0.23).

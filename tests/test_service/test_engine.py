@@ -68,3 +68,36 @@ def test_model_errors_reach_every_waiting_request() -> None:
     engine.close()
     with pytest.raises(ServiceError, match="shutting down"):
         engine.embed(np.zeros((1, 3, 2, 2), np.float32))
+
+
+def test_a_request_past_its_deadline_is_refused_and_its_faces_dropped() -> None:
+    import contextvars
+
+    from service import admission
+
+    gate = threading.Event()
+    ran: list[int] = []
+
+    def gated(batch: np.ndarray) -> np.ndarray:
+        gate.wait(5)
+        ran.append(len(batch))
+        return batch.reshape(len(batch), -1)[:, :2]
+
+    engine = InferenceEngine(gated, batch_size=1, batch_wait_ms=0, queue_size=8)
+    blocker = threading.Thread(target=engine.embed, args=(np.zeros((1, 3, 2, 2), dtype=np.float32),))
+    blocker.start()  # holds the worker until the gate opens
+    time.sleep(0.05)
+
+    def with_deadline(seconds: float) -> None:
+        admission._deadline.set(time.monotonic() + seconds)
+        engine.embed(np.ones((2, 3, 2, 2), dtype=np.float32))
+
+    with pytest.raises(ServiceError) as exc:
+        contextvars.copy_context().run(with_deadline, 0.05)
+    assert exc.value.code == "deadline_exceeded" and exc.value.status == 503
+    with pytest.raises(ServiceError, match="deadline"):
+        contextvars.copy_context().run(with_deadline, -1.0)  # already past: not even queued
+    gate.set()
+    blocker.join()
+    engine.close()
+    assert ran == [1]  # the two faces of the late request were dropped, not run for nobody
