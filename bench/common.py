@@ -43,3 +43,24 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+def model_from_git(model_id: str, revision: str, dest: Path) -> Path:
+    """A model directory as committed at a git revision (model.onnx, manifest.json, run/record.json), so a model
+    that left the tree can still be measured beside the one that replaced it. Extracted once into dest/model_id."""
+    import subprocess
+
+    out = dest / model_id
+    repo = Path(__file__).resolve().parents[1]
+    for rel in ("model.onnx", "manifest.json", "run/record.json"):
+        target = out / rel
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        blob = subprocess.run(
+            ["git", "-C", str(repo), "show", f"{revision}:models/{model_id}/{rel}"], check=True, capture_output=True
+        ).stdout
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(target)
+    return out

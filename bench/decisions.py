@@ -1,20 +1,22 @@
 """What the decisions promise, measured on people the model neither trained nor calibrated on.
 
 Every face goes through the service's face path (facepipe, the manifest's detector, onnxruntime). Per evaluated
-pair set (LFW dev fold 9, CFP frontal-frontal and frontal-profile folds 4-5) and per rule:
+pair set (LFW dev fold 9, CFP frontal-frontal and frontal-profile folds 4-5, the dev low-resolution pairs), per
+model and per rule:
   kappa-aware  the manifest's three-way rule with its kappa bands
   kappa-blind  the same targets with the overall band only
   decide-all   match at the overall accept threshold, non_match below it (no abstention)
 it reports the abstention, the error among decided pairs, the FAR among decided impostors and the miss rate
 (genuine pairs called non_match), with 95 % identity-bootstrap intervals.
 
-Open-set identification: the evaluated people are split at random into enrolled (one photo each) and not enrolled;
-the enrolled people's other photos are mated searches, the others' photos non-mated searches. Gallery sizes 100
-and about 800 faces (the large one filled with CelebA low-resolution faces of people in no other split, as
-distractors). FPIR is the share of non-mated searches that return `match`; the rank-1 hit rate the share of mated
+Open-set identification: the evaluated LFW and CFP people are split at random into enrolled (one photo each) and
+not enrolled; the enrolled people's other photos are mated searches, the others' photos non-mated searches.
+Gallery sizes 100 and 800 faces (the large one filled with the dev low-resolution people's crops, also held out,
+as distractors). FPIR is the share of non-mated searches that return `match`; the rank-1 hit rate the share of mated
 searches that return `match` with the right person first.
 
-Usage: python bench/decisions.py [--data ../shared/data] [--model-id ID]   (writes bench/results/decisions.*)
+Usage: python bench/decisions.py [--compare ID@GIT_REVISION ...]   (writes bench/results/decisions.*)
+    make bench-decisions   (the bundled model beside the model it replaced, taken from git history)
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import RESULTS, markdown_table, write_json  # noqa: E402
+from bench.heldout import HeldOut, check_unseen, held_out, model_dirs  # noqa: E402
 from facecore.decision import decide_search, pair_quality  # noqa: E402
 from facecore.decision_check import rate_interval  # noqa: E402
 from facecore.decision_fit import decide_many  # noqa: E402
@@ -151,73 +154,78 @@ def identification_rows(
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
-    parser.add_argument("--model-id", default=None)
-    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "dprime")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO)
+def measure(model_dir: Path, held: HeldOut, cache: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pair rows and open-set rows of one model."""
     from facecore.manifest import load_manifest
-    from facecore.registry import ModelRegistry
     from facecore.vmf import embedding_to_vmf
-    from training.data.pairs import load_cfp_pairs, load_lfw_pairs
 
-    model_id = args.model_id or ModelRegistry(args.models_dir).active_id()
-    model_dir = args.models_dir / str(model_id)
     manifest = load_manifest(model_dir)
     if manifest.calibration is None or manifest.calibration.decision_set is None:
-        raise SystemExit(f"{model_id} has no three-way rule to measure")
+        raise SystemExit(f"{model_dir.name} has no three-way rule to measure")
     ds = manifest.calibration.decision_set
     rule = ds.decision()
-    record = json.loads((model_dir / "run" / "record.json").read_text())
-    splits = record["splits"]
-    unseen = set(splits["evaluate_cfp"]) | set(splits["evaluate_lfw"])
-    if unseen & (set(splits["train"]) | set(splits.get("calibrate_celeba", []))):
-        raise SystemExit("evaluated people overlap the training or calibration people")
-    protocols = {
-        "LFW (dev fold 9)": (load_lfw_pairs(args.data / "lfw_dev" / "pairs_dev.txt"), [0]),
-        "CFP-FF (folds 4-5)": (load_cfp_pairs(args.data / "cfp_dev" / "pairs_ff.tsv"), [4, 5]),
-        "CFP-FP (folds 4-5)": (load_cfp_pairs(args.data / "cfp_dev" / "pairs_fp.tsv"), [4, 5]),
-    }
     rows: list[dict[str, Any]] = []
-    for name, (pairs, folds) in protocols.items():
-        sub = pairs.subset(np.isin(pairs.folds, folds))
-        raw = embed(model_dir, list(sub.images), args.cache)  # type: ignore[arg-type]
+    for name, pairs in held.pairs.items():
+        raw = embed(model_dir, list(pairs.images), cache)  # type: ignore[arg-type]
         found = np.isfinite(raw).all(axis=1)
-        usable = found[sub.first] & found[sub.second]
-        sub = sub.subset(usable)
+        usable = found[pairs.first] & found[pairs.second]
+        sub = pairs.subset(usable)
         mu, kappa = embedding_to_vmf(np.where(found[:, None], raw, 1.0))
         scores = np.sum(mu[sub.first] * mu[sub.second], axis=1)
         quality = np.minimum(kappa[sub.first], kappa[sub.second])
         ids = np.unique(np.asarray(sub.identities), return_inverse=True)[1]
         people = np.stack([ids[sub.first], ids[sub.second]], axis=1)
         for row in pair_rows(name, scores, quality, sub.same == 1, people, rule):
-            row["pairs_without_face"] = int((~usable).sum())
-            rows.append(row)
-    # Open-set identification on every evaluated person's photos.
+            rows.append({"model": model_dir.name, **row, "pairs_without_face": int((~usable).sum())})
     files, labels = [], []
-    for folder, names in (("lfw_dev", splits["evaluate_lfw"]), ("cfp_dev", splits["evaluate_cfp"])):
-        for n in names:
-            for f in sorted((args.data / folder / n).glob("*.jpg")):
-                files.append(f)
-                labels.append(n)
-    raw = embed(model_dir, files, args.cache)
+    for key in ("LFW", "CFP"):
+        files += held.galleries[key][0]
+        labels += held.galleries[key][1]
+    raw = embed(model_dir, files, cache)
     found = np.isfinite(raw).all(axis=1)
     mu, kappa = embedding_to_vmf(raw[found])
     person = np.unique(np.asarray(labels)[found], return_inverse=True)[1]
-    photos = {p.name for p in (args.data / "celeba_dev" / "photos").iterdir() if p.is_dir()}
-    lowres = sorted(p for p in (args.data / "celeba_dev" / "lowres").iterdir() if p.is_dir() and p.name not in photos)
-    d_files = [sorted(p.iterdir())[0] for p in lowres[: 2 * LARGE_GALLERY]]
-    d_raw = embed(model_dir, d_files, args.cache)
+    d_files = held.galleries["low-res"][0] if "low-res" in held.galleries else []
+    d_raw = embed(model_dir, d_files, cache)
     d_mu, d_kappa = embedding_to_vmf(d_raw[np.isfinite(d_raw).all(axis=1)])
     if ds.identification is None:
-        raise SystemExit(f"{model_id} has no identification thresholds")
+        raise SystemExit(f"{model_dir.name} has no identification thresholds")
     open_set = identification_rows(mu, kappa, person, d_mu, d_kappa, rule, ds.identification)
-    columns = ["set", "rule", "pairs", "abstention", "error_decided", "far_decided", "miss_rate"]
-    table = markdown_table(rows, columns)
+    return rows, [{"model": model_dir.name, **r} for r in open_set]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
+    parser.add_argument("--model-id", default=None, help="default: the active model")
+    parser.add_argument("--compare", action="append", default=[], help="ID@GIT_REVISION of another model")
+    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "dprime")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    from facecore.registry import ModelRegistry
+
+    active = str(args.model_id or ModelRegistry(args.models_dir).active_id())
+    dirs = model_dirs(args.models_dir, active, args.compare, args.cache)
+    record = check_unseen(dirs[active], set())
+    held = held_out(args.data, record, args.cache)
+    rows: list[dict[str, Any]] = []
+    open_set: list[dict[str, Any]] = []
+    calibrations = {}
+    for model_id, model_dir in dirs.items():
+        check_unseen(model_dir, held.people)
+        pair_part, open_part = measure(model_dir, held, args.cache)
+        rows += pair_part
+        open_set += open_part
+        calibrations[model_id] = json.loads((model_dir / "manifest.json").read_text())["calibration"]["pair_set"]
+    rows.sort(key=lambda r: (list(held.pairs).index(r["set"]), r["rule"], r["model"]))
+    columns = ["set", "rule", "model", "pairs", "abstention", "error_decided", "far_decided", "miss_rate"]
+    for row in rows:
+        row["abstention_95"] = "[{:.3f}, {:.3f}]".format(*row["abstention_ci"])
+        row["error_decided_95"] = "[{:.4f}, {:.4f}]".format(*row["error_decided_ci"])
+    table = markdown_table(rows, [*columns[:5], "abstention_95", "error_decided", "error_decided_95", *columns[6:]])
     id_cols = [
+        "model",
         "gallery_faces",
         "distractor_faces",
         "target_fpir",
@@ -231,9 +239,10 @@ def main() -> int:
     id_table = markdown_table(open_set, id_cols)
     write_json(
         "decisions",
-        {"model_id": model_id, "calibration": ds.name, "rule": rule.name, "pairs": rows, "open_set": open_set},
+        {"models": list(dirs), "calibration_sets": calibrations, "pairs": rows, "open_set": open_set},
     )
-    text = f"Model {model_id}, calibrated on {ds.name}.\n\n{table}\n{id_table}"
+    names = ", ".join(f"{m} (calibrated on {c['name']})" for m, c in calibrations.items())
+    text = f"Models: {names}.\n\n{table}\n{id_table}"
     (RESULTS / "decisions.md").write_text(text)
     sys.stdout.write(text)
     return 0

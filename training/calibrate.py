@@ -263,8 +263,6 @@ def score_gallery(
     aligned: bool = False,
 ) -> ScoredPairs:
     """Every pair of a labelled gallery (gallery/<identity>/<image>): all genuine and all impostor pairs."""
-    import hashlib
-
     names = sorted(p.name for p in Path(gallery).iterdir() if p.is_dir() and (include is None or p.name in include))
     files: list[Path] = []
     labels: list[str] = []
@@ -273,17 +271,37 @@ def score_gallery(
             if f.suffix.lower() in IMAGE_SUFFIXES:
                 files.append(f)
                 labels.append(name)
+    return score_labelled(model_dir, files, labels, Path(gallery).name, detector, cache_dir, workers, aligned)
+
+
+def score_labelled(
+    model_dir: Path,
+    files: Sequence[Path],
+    labels: Sequence[str],
+    name: str,
+    detector: str | DetectorSpec = "retinaface",
+    cache_dir: Path | None = None,
+    workers: int | None = None,
+    aligned: bool = False,
+) -> ScoredPairs:
+    """Every pair among labelled images (one label = one person, whichever folder its images come from)."""
+    import hashlib
+
     if len(set(labels)) < 2:
-        raise DatasetError(f"{gallery} needs images of at least 2 identities for all-impostor calibration")
+        raise DatasetError(f"{name} needs images of at least 2 identities for all-impostor calibration")
     raw = embed_for_calibration(model_dir, files, aligned, detector, cache_dir, workers)
     found = found_rows(raw)
     if found.sum() < len(files):
-        logger.info("%s: %d of %d images have no face and are left out", gallery, (~found).sum(), len(files))
-    digest = hashlib.sha256("\n".join(f"{f.relative_to(gallery)}:{f.stat().st_size}" for f in files).encode())
+        logger.info("%s: %d of %d images have no face and are left out", name, (~found).sum(), len(files))
+    digest = hashlib.sha256(
+        "\n".join(
+            f"{lab}/{Path(f).name}:{Path(f).stat().st_size}" for f, lab in zip(files, labels, strict=True)
+        ).encode()
+    )
     mu, kappa = embedding_to_vmf(raw[found])
     kept = np.asarray(labels)[found]
     sample = all_pairs_sample(
-        mu, kappa, kept, f"all-pairs:{Path(gallery).name}[{len(set(kept))} identities]", digest.hexdigest()[:16]
+        mu, kappa, kept, f"all-pairs:{name}[{len(set(kept))} identities]", digest.hexdigest()[:16]
     )
     sample.images_without_face = int((~found).sum())
     return sample

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from facecore.errors import DprimeError
 from facecore.manifest import PreprocessSpec, TemplateCrop
+from training.degrade import DegradeConfig
 
 
 class ConfigError(DprimeError):
@@ -56,6 +57,7 @@ class DataConfig(_Section):
     images_per_identity: int = Field(default=4, ge=1)
     flip: bool = True
     num_workers: int = Field(default=0, ge=0)
+    degrade: DegradeConfig = Field(default_factory=DegradeConfig, description="degraded copies of every image")
 
 
 class ModelConfig(_Section):
@@ -68,10 +70,10 @@ class ModelConfig(_Section):
     init_checkpoint: Path | None = Field(default=None, description="model weights to start from (.pt)")
     freeze_trunk: bool = Field(default=False, description="train only the head (and the loss)")
     freeze_direction: bool = Field(default=False, description="vmf heads: train kappa only, keep directions")
-    head: Literal["linear", "vmf", "vmf_mirror"] = Field(
+    head: Literal["linear", "vmf", "vmf_mirror", "vmf_evidence"] = Field(
         default="linear",
         description="vmf: separate direction and kappa maps; vmf_mirror: embeds the face and its mirror, kappa from "
-        "their agreement",
+        "their agreement; vmf_evidence: vmf_mirror plus image evidence read from a ..._taps trunk's earlier stages",
     )
     kappa_init: float = Field(default=20.0, gt=1, description="vmf head: the kappa every face starts at")
 
@@ -102,6 +104,16 @@ class OptimConfig(_Section):
     amp: bool = Field(default=False, description="bfloat16 autocast on CPU, float16 on CUDA; losses stay float32")
 
 
+class KappaFitConfig(_Section):
+    """After training: fit an evidence head's kappa to each image's evidence (training.kappa_fit)."""
+
+    enabled: bool = False
+    epochs: int = Field(default=8, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=512, ge=2)
+    scale_init: float = Field(default=10.0, gt=0, description="initial s in the vMF concentration s * kappa")
+
+
 class CheckpointConfig(_Section):
     """When to write checkpoints."""
 
@@ -118,11 +130,16 @@ class TrainConfig(_Section):
     loss: LossConfig = Field(default_factory=LossConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    kappa_fit: KappaFitConfig = Field(default_factory=KappaFitConfig)
 
     @model_validator(mode="after")
     def _sizes_agree(self) -> TrainConfig:
         if self.data.kind != "synthetic" and self.data.root is None:
             raise ValueError(f"data.root is required for data.kind={self.data.kind!r}")
+        if self.kappa_fit.enabled and not (self.model.freeze_trunk and self.model.head == "vmf_evidence"):
+            raise ValueError("kappa_fit needs model.freeze_trunk=true and model.head=vmf_evidence")
+        if self.kappa_fit.enabled and self.model.init_checkpoint is None:
+            raise ValueError("kappa_fit measures evidence by the init checkpoint's directions; set one")
         return self
 
 

@@ -174,6 +174,8 @@ def export_checkpoint(
             notes = [*notes, "flip test-time augmentation inside the graph (mean of the face and its mirror)"]
         if trained.views == 2:
             notes = [*notes, "the graph embeds each face and its mirror; kappa follows how well the two agree"]
+        if config.model.head == "vmf_evidence":
+            notes = [*notes, "kappa also reads how much detail the trunk's earlier stages see in the face"]
         batch = to_input_tensor(parity_faces(config, faces_dir), spec)
         rel = check_parity(model, onnx_path, batch, max_rel_error)
         out.mkdir(parents=True, exist_ok=True)

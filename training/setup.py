@@ -9,11 +9,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from facecore.manifest import BoxMarginCrop, PreprocessSpec
 from training.backbones import EmbeddingNet, create_backbone
 from training.checkpoint import load_checkpoint
 from training.config import TrainConfig
 from training.data.datasets import FaceDataset, IdentityFolderDataset, SyntheticFaceDataset, read_name_list
+from training.data.degraded import DegradedViews
 from training.data.recordio import RecordIODataset
+from training.degrade import DegradeConfig
 from training.losses import EmbeddingLoss, LrMultipliers, create_loss
 
 logger = logging.getLogger(__name__)
@@ -29,14 +32,30 @@ def build_dataset(config: TrainConfig) -> FaceDataset:
         )
     if data.root is None:
         raise ValueError("data.root is required")
+    base: FaceDataset
     if data.kind == "recordio":
-        return RecordIODataset(data.root)
-    return IdentityFolderDataset(
-        data.root,
-        include=read_name_list(data.include_identities),
-        exclude=read_name_list(data.exclude_identities),
-        min_images=min(2, data.images_per_identity),
-    )
+        base = RecordIODataset(data.root)
+    else:
+        # Degraded copies make a single photo several views of its person, enough for a P x K batch.
+        base = IdentityFolderDataset(
+            data.root,
+            include=read_name_list(data.include_identities),
+            exclude=read_name_list(data.exclude_identities),
+            min_images=1 if data.degrade.copies else min(2, data.images_per_identity),
+        )
+    if not data.degrade.copies:
+        return base
+    return DegradedViews(base, data.degrade, face_width_share(data.degrade, data.preprocess))
+
+
+def face_width_share(config: DegradeConfig, preprocess: PreprocessSpec) -> float:
+    """The face's width as a share of the model crop's (what a degradation's target width is scaled by)."""
+    if config.face_width_share is not None:
+        return config.face_width_share
+    crop = preprocess.crop
+    if isinstance(crop, BoxMarginCrop) and crop.margin_px == 0:
+        return 1.0 / (1.0 + crop.margin_ratio)
+    raise ValueError("data.degrade.face_width_share is needed unless the crop is a box plus a relative margin")
 
 
 def build_model(config: TrainConfig) -> EmbeddingNet:
@@ -84,7 +103,7 @@ def param_groups(model: nn.Module, loss: EmbeddingLoss, config: TrainConfig) -> 
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if name.startswith("head.kappa."):
+        if name.startswith(("head.kappa.", "head.evidence.")):
             kappa_head.append(p)
         else:
             (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)

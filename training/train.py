@@ -43,8 +43,12 @@ from training.data.datasets import FaceDataset
 from training.data.samplers import PKBatchSampler
 from training.losses import EmbeddingLoss
 from training.setup import build_dataset, build_loss, build_model, build_optimizer, param_groups, warmup_cosine
+from training.trunk_features import compute_trunk_features
 
 logger = logging.getLogger(__name__)
+
+# Under the run directory: the frozen trunk's cached features (see training.trunk_features).
+TRUNK_FEATURES_DIR = "trunk_features"
 
 
 @dataclass
@@ -106,19 +110,19 @@ class TrunkFeatureCache:
     seconds on a CPU. Memory is 2 x images x feature_dim floats.
     """
 
-    def __init__(self, model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig, d: Dist) -> None:
-        model.trunk.eval()
-        plain, mirrored = [], []
+    def __init__(
+        self, model: EmbeddingNet, dataset: FaceDataset, config: TrainConfig, d: Dist, cache_dir: Path | None = None
+    ) -> None:
         batch = config.data.identities_per_batch * config.data.images_per_identity
-        idx = np.arange(len(dataset))
-        with torch.no_grad():
-            for start in tqdm(range(0, len(idx), batch), desc="trunk features", disable=not d.main or None):
-                x, _ = batch_tensor(dataset, idx[start : start + batch], config, None)
-                x = x.to(d.device)
-                plain.append(model.trunk(x).float().cpu())
-                mirrored.append(model.trunk(x.flip(-1)).float().cpu())
-        self.plain = torch.cat(plain)
-        self.mirrored = torch.cat(mirrored)
+        self.plain, self.mirrored = compute_trunk_features(
+            model.trunk,
+            dataset,
+            lambda idx: batch_tensor(dataset, idx, config, None)[0],
+            batch,
+            d.device,
+            cache_dir if d.main and d.world == 1 else None,
+            show_progress=d.main,
+        )
         self.labels = torch.from_numpy(dataset.labels)
         self.views = model.views
 
@@ -188,6 +192,23 @@ def class_mean_directions(
     return (sums / counts.clamp_min(1)[:, None]).float()
 
 
+def fit_kappa_stage(model: EmbeddingNet, dataset: FaceDataset, cache: TrunkFeatureCache, config: TrainConfig) -> None:
+    """Fit the evidence head's kappa against the init checkpoint's directions (training.kappa_fit)."""
+    from training.kappa_fit import evidence_targets, fit_kappa
+
+    if config.model.init_checkpoint is None:
+        raise ValueError("kappa_fit needs model.init_checkpoint")
+    init = load_checkpoint(config.model.init_checkpoint)
+    weights = init.get("model", init)
+    head = model.head
+    reference = nn.Linear(head.direction.in_features, head.direction.out_features)  # type: ignore[union-attr,arg-type]
+    reference.load_state_dict({"weight": weights["head.direction.weight"], "bias": weights["head.direction.bias"]})
+    per_image = int(getattr(dataset, "per_image", 1))
+    direction_dim = int(head.direction.in_features)  # type: ignore[union-attr,arg-type]
+    targets = evidence_targets(reference, cache.plain, dataset.labels, per_image, direction_dim)
+    fit_kappa(model, cache.plain, cache.mirrored, targets, config.kappa_fit, config.seed)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (model init and dropout draw from these)."""
     random.seed(seed)
@@ -232,8 +253,14 @@ class MetricsLog:
             self.writer.close()
 
 
-def run_training(config: TrainConfig, out: Path, stop_after_steps: int | None = None) -> Path:
-    """Train (or resume) into ``out``; returns the final checkpoint path (or last.pt when stopped early)."""
+def run_training(
+    config: TrainConfig, out: Path, stop_after_steps: int | None = None, feature_cache: Path | None = None
+) -> Path:
+    """Train (or resume) into ``out``; returns the final checkpoint path (or last.pt when stopped early).
+
+    A frozen trunk's features are kept in ``feature_cache`` (default: under ``out``), so runs that share one,
+    such as successive rebuilds of a model, compute each image's features once.
+    """
     d = init_distributed()
     out = Path(out)
     ckpt_dir = out / CHECKPOINT_DIR
@@ -265,7 +292,11 @@ def run_training(config: TrainConfig, out: Path, stop_after_steps: int | None = 
     resume_path = ckpt_dir / LAST
     finished = resume_path.is_file() and load_checkpoint(resume_path)["epoch"] >= config.optim.epochs
     # A run that already finished needs no trunk features: it only rewrites final.pt.
-    cache = TrunkFeatureCache(model, dataset, config, d) if config.model.freeze_trunk and not finished else None
+    cache = (
+        TrunkFeatureCache(model, dataset, config, d, feature_cache or out / TRUNK_FEATURES_DIR)
+        if config.model.freeze_trunk and (not finished or config.kappa_fit.enabled)
+        else None
+    )
     if resume_path.is_file():
         state = load_checkpoint(resume_path)
         model.load_state_dict(state["model"])
@@ -378,6 +409,8 @@ def run_training(config: TrainConfig, out: Path, stop_after_steps: int | None = 
             save_checkpoint(ckpt_dir / f"step_{global_step}.pt", snapshot(epoch + 1, 0, {}, 0))
             prune(ckpt_dir, config.checkpoint.keep_last)
     metrics.close()
+    if config.kappa_fit.enabled and cache is not None and d.main:
+        fit_kappa_stage(model, dataset, cache, config)
     final = ckpt_dir / FINAL
     if d.main:
         save_checkpoint(final, snapshot(config.optim.epochs, 0, {}, 0))

@@ -49,6 +49,7 @@ def test_bundled_model_is_active_calibrated_and_intact() -> None:
         "lfw:pairs_dev.txt",
         "cfp:pairs_ff.tsv",
         "cfp:pairs_fp.tsv",
+        "cfp:lowres_pairs.tsv",
     }
 
 

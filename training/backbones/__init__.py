@@ -30,16 +30,18 @@ def _register_builtins() -> None:
         return
     from functools import partial
 
-    from training.backbones.inception_resnet_v1 import InceptionResNetV1Trunk
+    from training.backbones.inception_resnet_v1 import InceptionResNetV1TapsTrunk, InceptionResNetV1Trunk
     from training.backbones.iresnet import IRESNET_LAYERS, IResNetTrunk
     from training.backbones.mobilefacenet import MobileFaceNetTrunk
-    from training.backbones.tiny import TinyTrunk
+    from training.backbones.tiny import TinyTapsTrunk, TinyTrunk
 
     for name, layers in IRESNET_LAYERS.items():
         register_backbone(name, partial(IResNetTrunk, layers), 112)
     register_backbone("mobilefacenet", MobileFaceNetTrunk, 112)
     register_backbone("inception_resnet_v1", InceptionResNetV1Trunk, 160)
+    register_backbone("inception_resnet_v1_taps", InceptionResNetV1TapsTrunk, 160)
     register_backbone("tiny", TinyTrunk, 112)
+    register_backbone("tiny_taps", TinyTapsTrunk, 112)
 
 
 def list_backbones() -> list[str]:
@@ -75,7 +77,9 @@ def create_backbone(
     factory, size = _REGISTRY[name]
     trunk = factory(input_size or size)
     feature_dim = int(getattr(trunk, "feature_dim"))  # noqa: B009 - every trunk sets it
-    return EmbeddingNet(trunk, feature_dim, embedding_dim, head_scale, dropout, head, kappa_init)
+    # A trunk with taps says how many of its features are the ones directions are read from.
+    direction_dim = int(getattr(trunk, "direction_dim", feature_dim))
+    return EmbeddingNet(trunk, feature_dim, embedding_dim, head_scale, dropout, head, kappa_init, direction_dim)
 
 
 __all__ = ["EmbeddingNet", "create_backbone", "default_input_size", "list_backbones", "register_backbone"]

@@ -166,3 +166,38 @@ class InceptionResNetV1Trunk(nn.Module):
         ):
             x = layer(x)
         return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+
+def _mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel spatial mean and standard deviation, (N, C) each."""
+    mean = x.mean(dim=(2, 3))
+    var = (x * x).mean(dim=(2, 3)) - mean * mean
+    return mean, var.clamp_min(0.0).sqrt()
+
+
+class InceptionResNetV1TapsTrunk(InceptionResNetV1Trunk):
+    """The same trunk (same weights), also returning pooled statistics of three earlier stages.
+
+    Output (N, 1792 + 1536): the pooled features, then the mean and spread of conv2d_2b (64 + 64 channels, the
+    finest grid, where blur, noise and blocking show), of repeat_1 (256 + 256) and the mean of repeat_2 (896).
+    A head can read how much detail a face carries from these without the identity the final features hold.
+    """
+
+    tap_dim = 64 * 2 + 256 * 2 + 896
+
+    def __init__(self, input_size: int = 160) -> None:
+        super().__init__(input_size)
+        self.direction_dim = self.feature_dim
+        self.feature_dim = self.direction_dim + self.tap_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[pooled 1792-d features | tap statistics]."""
+        x = self.conv2d_2b(self.conv2d_2a(self.conv2d_1a(x)))
+        fine_mean, fine_std = _mean_std(x)
+        x = self.repeat_1(self.conv2d_4b(self.conv2d_4a(self.conv2d_3b(self.maxpool_3a(x)))))
+        mid_mean, mid_std = _mean_std(x)
+        x = self.repeat_2(self.mixed_6a(x))
+        deep_mean = x.mean(dim=(2, 3))
+        x = self.block8(self.repeat_3(self.mixed_7a(x)))
+        pooled = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        return torch.cat([pooled, fine_mean, fine_std, mid_mean, mid_std, deep_mean], dim=1)

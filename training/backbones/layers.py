@@ -27,7 +27,7 @@ class EmbeddingHead(nn.Module):
     """Linear map from backbone features to the raw embedding e (no normalisation: ||e|| is kappa).
 
     ``scale`` multiplies the initial weights and so sets the initial kappa range (the reference code's
-    init_norm_multiplier; METHOD.md §3.1, §4.1).
+    init_norm_multiplier; docs/method.md#a-face-is-a-direction-and-a-certainty).
     """
 
     def __init__(self, in_features: int, embedding_dim: int, scale: float = 1.0, dropout: float = 0.0) -> None:
@@ -94,11 +94,16 @@ class AgreementKappa(nn.Module):
         self.gain = nn.Parameter(torch.tensor(_softplus_inverse(1.0)))
         self.bias = nn.Parameter(torch.tensor(_softplus_inverse(kappa_init - kappa_floor) - agreement_init))
 
-    def forward(self, resultant: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
-        """(N, 1) resultant lengths R and their gaps 1 - R (computed stably by the caller) -> (N, 1) kappa."""
+    def forward(self, resultant: torch.Tensor, gap: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 1) resultant lengths R and their gaps 1 - R (computed stably by the caller) -> (N, 1) kappa.
+
+        ``shift`` (N, 1) adds other evidence before the softplus (EvidenceVmfHead's image-quality term)."""
         agreement = -torch.log(gap.clamp_min(1e-12))
         gain = nn.functional.softplus(self.gain)
-        out: torch.Tensor = nn.functional.softplus(gain * agreement + self.bias) + self.kappa_floor
+        logit = gain * agreement + self.bias
+        if shift is not None:
+            logit = logit + shift
+        out: torch.Tensor = nn.functional.softplus(logit) + self.kappa_floor
         return out
 
 
@@ -145,6 +150,56 @@ class MirrorVmfHead(nn.Module):
         return out
 
 
+class EvidenceVmfHead(nn.Module):
+    """A face and its mirror, one embedding, with kappa from how much identity evidence the image carries.
+
+    The direction is MirrorVmfHead's (the mean of the two views' unit directions from the final features).
+    kappa adds to the views' agreement what a small MLP reads from the trunk's earlier stages (the pooled
+    statistics an ``..._taps`` trunk appends): how much fine detail survives blur, noise, blocking and too few
+    pixels. Those statistics say little about who the face is, so the MLP learns image quality, not the training
+    identities. The MLP's last layer starts at zero, so training starts from the agreement kappa alone.
+    Input (N, 2, F): [direction features | tap statistics] of each face and of its mirror.
+    """
+
+    views = 2
+
+    def __init__(
+        self,
+        in_features: int,
+        direction_features: int,
+        embedding_dim: int,
+        kappa_init: float = 20.0,
+        kappa_floor: float = 1.0,
+        agreement_init: float = 5.0,
+        hidden: int = 64,
+    ) -> None:
+        super().__init__()
+        if in_features <= direction_features:
+            raise ValueError(f"an evidence head needs tap features after the {direction_features} direction ones")
+        self.direction_features = direction_features
+        self.direction = nn.Linear(direction_features, embedding_dim)
+        taps = in_features - direction_features
+        # Statistics of ReLU activations span decades: compare them on a log scale, standardised by running
+        # statistics (frozen in the exported graph).
+        self.tap_norm = nn.BatchNorm1d(taps, affine=False)
+        last = nn.Linear(hidden, 1)
+        self.evidence = nn.Sequential(nn.Linear(taps, hidden), nn.ReLU(), last)
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.zero_()
+        self.kappa = AgreementKappa(kappa_init, kappa_floor, agreement_init)
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        """(N, V, in_features) -> (N, embedding_dim) with norm kappa."""
+        units = nn.functional.normalize(self.direction(views[..., : self.direction_features]), dim=-1)
+        mean, resultant, gap = resultant_and_gap(units)
+        taps = torch.log(views[..., self.direction_features :].mean(dim=1).clamp_min(0.0) + 1e-3)
+        shift = self.evidence(self.tap_norm(taps))
+        kappa = self.kappa(resultant, gap, shift)
+        out: torch.Tensor = kappa * mean / resultant.clamp_min(1e-12)
+        return out
+
+
 class EmbeddingNet(nn.Module):
     """A trunk producing (N, F) features followed by the embedding head ('linear' or 'vmf')."""
 
@@ -157,6 +212,7 @@ class EmbeddingNet(nn.Module):
         dropout: float = 0.0,
         head: str = "linear",
         kappa_init: float = 20.0,
+        direction_dim: int | None = None,
     ) -> None:
         super().__init__()
         self.trunk = trunk
@@ -166,8 +222,10 @@ class EmbeddingNet(nn.Module):
             self.head = VmfHead(feature_dim, embedding_dim, kappa_init=kappa_init)
         elif head == "vmf_mirror":
             self.head = MirrorVmfHead(feature_dim, embedding_dim, kappa_init=kappa_init)
+        elif head == "vmf_evidence":
+            self.head = EvidenceVmfHead(feature_dim, direction_dim or feature_dim, embedding_dim, kappa_init=kappa_init)
         else:
-            raise ValueError(f"unknown head {head!r}; expected 'linear', 'vmf' or 'vmf_mirror'")
+            raise ValueError(f"unknown head {head!r}; expected 'linear', 'vmf', 'vmf_mirror' or 'vmf_evidence'")
         self.embedding_dim = embedding_dim
 
     @property

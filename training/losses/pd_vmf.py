@@ -1,16 +1,25 @@
-"""pd_vmf, the default (METHOD.md §4.1): L = L_PD(directions) + lambda(epoch) L_EL(directions, kappa).
+"""pd_vmf, the default: L = L_PD(directions) + lambda(epoch) [L_EL(directions, kappa) + w_vmf L_vMF(kappa)].
 
-One proxy bank serves both terms and one cosine matrix feeds both. L_PD shapes the genuine/impostor
-separation the threshold lives on and is blind to norms; L_EL is the only term that trains kappa. The
-EL weight is zero for ``el_start_epoch`` epochs, then ramps linearly to ``el_weight`` over ``el_ramp_epochs``.
+One proxy bank serves every term and one cosine matrix feeds them. L_PD shapes the genuine/impostor
+separation the threshold lives on and is blind to norms; L_EL and L_vMF train kappa. The EL weight is zero for
+``el_start_epoch`` epochs, then ramps linearly to ``el_weight`` over ``el_ramp_epochs``.
+
+L_vMF (``vmf_weight`` > 0) is the likelihood of each image's direction under a vMF around its own identity's
+proxy, with concentration s * kappa (s learned): -log C_D(s kappa) - s kappa cos(mu, p_y), per dimension. Its
+minimum over kappa is where A_D(s kappa) = cos(mu, p_y), so kappa follows how close an image lands to its
+identity, image by image, where the EL softmax saturates once every training image is classified. The cosine is
+held fixed in this term: it trains kappa, never the directions. See docs/method.md.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 from training.losses.base import EmbeddingLoss, LossOutput, LrMultipliers, ProxyBank
+from training.losses.functional import log_vmf_normalizer
 from training.losses.pd_loss import proxy_decidability, stats_of, temperature_transform
 from training.losses.vmf import ClassConcentration, Temperature, _vmf_groups, el_logits, vmf_stats
 
@@ -35,6 +44,8 @@ class PDVmfLoss(EmbeddingLoss):
         tau: float = 1.0,
         tau_mode: str = "linear",
         eps: float = 1e-4,
+        vmf_weight: float = 0.0,
+        vmf_scale_init: float = 10.0,
     ) -> None:
         super().__init__(num_classes, embedding_dim)
         self.proxies = ProxyBank(num_classes, embedding_dim)
@@ -42,6 +53,8 @@ class PDVmfLoss(EmbeddingLoss):
         self.temperature = Temperature(temperature, learn_temperature)
         self.el_weight, self.el_start_epoch, self.el_ramp_epochs = el_weight, el_start_epoch, el_ramp_epochs
         self.tau, self.tau_mode, self.eps = tau, tau_mode, eps
+        self.vmf_weight = vmf_weight
+        self.log_vmf_scale = nn.Parameter(torch.tensor(math.log(vmf_scale_init)), requires_grad=vmf_weight > 0)
 
     def current_el_weight(self) -> float:
         """lambda at the current epoch."""
@@ -62,13 +75,30 @@ class PDVmfLoss(EmbeddingLoss):
         lam = self.current_el_weight()
         stats = stats_of(terms) | vmf_stats(embeddings, logits, labels)
         stats |= {"loss_pd": float(terms.loss.detach()), "loss_el": float(el.detach()), "el_weight": lam}
-        return LossOutput(terms.loss + lam * el, stats)
+        kappa_terms = el
+        if self.vmf_weight > 0:
+            own = cos.detach().gather(1, labels[:, None]).squeeze(1)
+            nll = vmf_image_nll(kappa_x, own, torch.exp(self.log_vmf_scale), embeddings.shape[1])
+            kappa_terms = el + self.vmf_weight * nll
+            stats |= {"loss_vmf": float(nll.detach()), "vmf_scale": float(torch.exp(self.log_vmf_scale).detach())}
+        return LossOutput(terms.loss + lam * kappa_terms, stats)
 
     def param_groups(self, lr: float, mults: LrMultipliers) -> list[dict[str, object]]:
-        """Proxies, concentrations and temperature each with their own multiplier, no weight decay."""
-        return _vmf_groups(self.proxies, self.kappa, self.temperature, lr, mults)
+        """Proxies, concentrations and temperature each with their own multiplier, no weight decay; the vMF
+        term's scale with the concentrations'."""
+        groups = _vmf_groups(self.proxies, self.kappa, self.temperature, lr, mults)
+        if self.vmf_weight > 0:
+            groups.append({"params": [self.log_vmf_scale], "lr": lr * mults.kappa, "weight_decay": 0.0, "name": "vmf"})
+        return groups
 
     @torch.no_grad()
     def init_proxies(self, class_means: torch.Tensor) -> None:
         """Class-mean warm start."""
         self.proxies.set_directions(class_means)
+
+
+def vmf_image_nll(kappa: torch.Tensor, cos: torch.Tensor, scale: torch.Tensor, dim: int) -> torch.Tensor:
+    """Mean over images of -[log C_D(s kappa) + s kappa cos] / D: the vMF negative log-likelihood of each image's
+    direction around its identity (cos = their cosine), per dimension."""
+    concentration = scale * kappa
+    return -(log_vmf_normalizer(concentration, dim) + concentration * cos).mean() / dim
