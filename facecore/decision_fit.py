@@ -339,18 +339,30 @@ def decide_many(record: DecisionRecord, scores: FloatArray, quality: FloatArray)
     return out
 
 
-def all_pairs(mu: FloatArray, kappa: FloatArray, person: IntArray) -> LabelledScores:
+def all_pairs(
+    mu: FloatArray, kappa: FloatArray, person: IntArray, source: npt.NDArray[np.generic] | None = None
+) -> LabelledScores:
     """Every pair among labelled faces (unit directions mu, certainties kappa, person index of each face).
+
+    With ``source`` (one label per face: the collection or camera it came from), an impostor pair whose faces
+    come from two sources is left out. Photos of one source share lighting, resolution and processing, so two
+    strangers from different sources score lower than two from the same one; counting those easy pairs would
+    thin the impostor tail and put the accept threshold below what a single gallery needs.
 
     >>> mu = np.eye(3)[[0, 0, 1]]
     >>> s = all_pairs(mu, np.array([5.0, 7.0, 9.0]), np.array([0, 0, 1]))
     >>> s.scores.tolist(), s.same.tolist(), s.quality.tolist()
     ([1.0, 0.0, 0.0], [True, False, False], [5.0, 5.0, 7.0])
+    >>> all_pairs(mu, np.array([5.0, 7.0, 9.0]), np.array([0, 0, 1]), np.array(["a", "a", "b"])).same.tolist()
+    [True]
     """
     iu = np.triu_indices(person.size, k=1)
+    same = person[iu[0]] == person[iu[1]]
+    keep = np.ones(same.size, dtype=bool) if source is None else same | (source[iu[0]] == source[iu[1]])
+    first, second = iu[0][keep], iu[1][keep]
     return LabelledScores(
-        scores=(mu @ mu.T)[iu],
-        same=person[iu[0]] == person[iu[1]],
-        quality=np.minimum(kappa[iu[0]], kappa[iu[1]]),
-        people=np.stack([person[iu[0]], person[iu[1]]], axis=1).astype(np.int64),
+        scores=np.einsum("ij,ij->i", mu[first], mu[second]),
+        same=same[keep],
+        quality=np.minimum(kappa[first], kappa[second]),
+        people=np.stack([person[first], person[second]], axis=1).astype(np.int64),
     )

@@ -48,14 +48,21 @@ def _stay_below(below: FloatArray, total: FloatArray, n: int) -> FloatArray:
 class ProbeTable:
     """Each probe's impostor scores, sorted, from a similarity matrix and identity labels."""
 
-    def __init__(self, similarity: FloatArray, labels: npt.NDArray[np.generic]) -> None:
+    def __init__(
+        self,
+        similarity: FloatArray,
+        labels: npt.NDArray[np.generic],
+        sources: npt.NDArray[np.generic] | None = None,
+    ) -> None:
         labels = np.asarray(labels)
         if similarity.shape != (labels.size, labels.size):
             raise CalibrationError(f"similarity must be {labels.size}x{labels.size}, got {similarity.shape}")
         same = labels[:, None] == labels[None, :]
-        masked = np.where(same, -np.inf, similarity)
+        # A probe searches a gallery of its own source only (see facecore.decision_fit.all_pairs for why).
+        other = ~same if sources is None else ~same & (sources[:, None] == sources[None, :])
+        masked = np.where(other, similarity, -np.inf)
         self.sorted = np.sort(masked, axis=1)
-        self.n_impostors = (~same).sum(axis=1).astype(np.float64)
+        self.n_impostors = other.sum(axis=1).astype(np.float64)
         self.offset = labels.size - self.n_impostors  # the -inf entries at the start of each row
         self.similarity = similarity
         self.same = same
@@ -119,13 +126,16 @@ def fit_identification(
     target_fpir: float,
     min_probe_factor: float = 10.0,
     sizes: tuple[int, ...] = GALLERY_SIZES,
+    sources: npt.NDArray[np.generic] | None = None,
 ) -> IdentificationRecord:
     """Thresholds keeping target_fpir at each gallery size the calibration can represent.
+
+    ``sources`` (one label per face) keeps each probe's galleries within its own source.
 
     Raises:
         CalibrationError: fewer than min_probe_factor / target_fpir probes.
     """
-    table = ProbeTable(similarity, labels)
+    table = ProbeTable(similarity, labels, sources)
     n_probes = int(similarity.shape[0])
     needed = math.ceil(min_probe_factor / target_fpir)
     if n_probes < needed:

@@ -103,6 +103,7 @@ class ScoredPairs:
     mode: Literal["pairs", "all_impostors"] = "pairs"
     mu: npt.NDArray[np.float64] | None = None
     image_people: npt.NDArray[np.int64] | None = None
+    image_sources: npt.NDArray[np.str_] | None = None
     images_without_face: int = 0
     pairs_without_face: int = 0
 
@@ -283,8 +284,13 @@ def score_labelled(
     cache_dir: Path | None = None,
     workers: int | None = None,
     aligned: bool = False,
+    sources: Sequence[str] | None = None,
 ) -> ScoredPairs:
-    """Every pair among labelled images (one label = one person, whichever folder its images come from)."""
+    """Every pair among labelled images (one label = one person, whichever folder its images come from).
+
+    ``sources`` names where each image comes from; impostor pairs across two sources are left out
+    (facecore.decision_fit.all_pairs says why).
+    """
     import hashlib
 
     if len(set(labels)) < 2:
@@ -300,8 +306,9 @@ def score_labelled(
     )
     mu, kappa = embedding_to_vmf(raw[found])
     kept = np.asarray(labels)[found]
+    kept_sources = None if sources is None else np.asarray(sources)[found]
     sample = all_pairs_sample(
-        mu, kappa, kept, f"all-pairs:{name}[{len(set(kept))} identities]", digest.hexdigest()[:16]
+        mu, kappa, kept, f"all-pairs:{name}[{len(set(kept))} identities]", digest.hexdigest()[:16], kept_sources
     )
     sample.images_without_face = int((~found).sum())
     return sample
@@ -313,10 +320,13 @@ def all_pairs_sample(
     names: npt.NDArray[np.str_],
     name: str,
     fingerprint: str,
+    sources: npt.NDArray[np.str_] | None = None,
 ) -> ScoredPairs:
-    """Every pair among labelled faces (directions mu, certainties kappa): the sample a gallery calibrates on."""
+    """Every pair among labelled faces (directions mu, certainties kappa): the sample a gallery calibrates on.
+
+    With ``sources``, impostor pairs are taken within one source only."""
     labels, person = np.unique(names, return_inverse=True)
-    pairs = all_pairs(mu, kappa, person.astype(np.int64))
+    pairs = all_pairs(mu, kappa, person.astype(np.int64), sources)
     return ScoredPairs(
         name=name,
         fingerprint=fingerprint,
@@ -329,6 +339,7 @@ def all_pairs_sample(
         mode="all_impostors",
         mu=mu,
         image_people=person.astype(np.int64),
+        image_sources=sources,
     )
 
 
@@ -389,7 +400,11 @@ def build_calibration(
     if sample.mu is not None and sample.image_people is not None:
         try:
             identification = fit_identification(
-                sample.mu @ sample.mu.T, sample.image_people, settings.fpir, settings.min_pairs_factor
+                sample.mu @ sample.mu.T,
+                sample.image_people,
+                settings.fpir,
+                settings.min_pairs_factor,
+                sources=sample.image_sources,
             )
         except CalibrationError as exc:
             logger.warning("no identification thresholds, so the model cannot search: %s", exc)

@@ -207,3 +207,29 @@ def test_search_outcomes(fitted) -> None:  # type: ignore[no-untyped-def]
     assert decide_search(-0.9, 20.0, 50, rule, ident).result == "unknown"
     far_too_big = decide_search(0.0, 20.0, 10**9, rule, ident)
     assert not far_too_big.resolved and far_too_big.reason and "up to" in far_too_big.reason
+
+
+def test_impostor_pairs_across_sources_are_left_out() -> None:
+    """Two collections whose strangers look alike only within each: pooling their cross pairs hides that tail."""
+    rng = np.random.default_rng(7)
+    n_people, per, dim = 60, 3, 16
+    person = np.repeat(np.arange(n_people), per)
+    source = np.where(person < n_people // 2, "studio", "street")
+    # Each source shares a strong common direction (its look), so its strangers score high against each other.
+    look = {s: rng.normal(size=dim) * 3.0 for s in ("studio", "street")}
+    x = (
+        rng.normal(size=(n_people, dim))[person]
+        + np.stack([look[s] for s in source])
+        + rng.normal(size=(person.size, dim))
+    )
+    mu = x / np.linalg.norm(x, axis=1, keepdims=True)
+    kappa = np.full(person.size, 20.0)
+    pooled, within = all_pairs(mu, kappa, person), all_pairs(mu, kappa, person, source)
+    assert within.same.sum() == pooled.same.sum() == n_people * 3
+    n_within = 2 * (n_people // 2 * per) * (n_people // 2 * per - 1) // 2 - n_people * 3
+    assert (~within.same).sum() == n_within
+    # The pooled impostor tail is lower than the one a single collection shows: it would understate the FAR.
+    assert np.quantile(within.scores[~within.same], 0.99) > np.quantile(pooled.scores[~pooled.same], 0.99)
+    table = ProbeTable(mu @ mu.T, person, source)
+    assert table.n_impostors.tolist() == [float(n_people // 2 * per - per)] * person.size
+    assert table.fpir(0.0, 10) >= ProbeTable(mu @ mu.T, person).fpir(0.0, 10)

@@ -18,7 +18,10 @@ class LossOutput:
 
 @dataclass(frozen=True)
 class LrMultipliers:
-    """Learning-rate multipliers of the loss's own parameter groups (docs/method.md#training-pd-loss-and-the-vmf-term)."""
+    """Learning-rate multipliers of the loss's own parameter groups.
+
+    See docs/method.md#training-pd-loss-and-the-vmf-term.
+    """
 
     proxy: float = 1.0
     kappa: float = 1.0

@@ -1,4 +1,7 @@
-"""D-Loss (docs/method.md#training-pd-loss-and-the-vmf-term): d' of the batch's own pairwise cosines, no proxies (the baseline PD-Loss improves on)."""
+"""D-Loss: d' of the batch's own pairwise cosines, no proxies (the baseline PD-Loss improves on).
+
+See docs/method.md#training-pd-loss-and-the-vmf-term.
+"""
 
 from __future__ import annotations
 

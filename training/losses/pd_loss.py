@@ -1,4 +1,5 @@
-"""PD-Loss (docs/method.md#training-pd-loss-and-the-vmf-term): maximise the decidability of sample-to-own-proxy vs sample-to-other-proxy cosines.
+"""PD-Loss: maximise the decidability of sample-to-own-proxy vs sample-to-other-proxy cosines
+(docs/method.md#training-pd-loss-and-the-vmf-term).
 
 L_PD = -log(mu_g - mu_i) + 1/2 log(var_g + var_i), statistics pooled over the batch with unbiased
 variances, the impostor set holding all C-1 foreign proxies of every sample. The impostor statistics

@@ -1,4 +1,6 @@
-"""Probabilistic proxy losses (docs/method.md#training-pd-loss-and-the-vmf-term): images are vMF(mu = e/||e||, kappa = ||e||).
+"""Probabilistic proxy losses: images are vMF(mu = e/||e||, kappa = ||e||).
+
+See docs/method.md#training-pd-loss-and-the-vmf-term.
 
 ``vmf_el``: closed-form expected-likelihood vMF proxies (§3.4). Each class has a direction and an
 isotropic concentration kappa_c = softplus(rho_c) + kappa_floor; the logit of class c is
@@ -40,7 +42,7 @@ class ClassConcentration(nn.Module):
 
 
 class Temperature(nn.Module):
-    """T = exp(log_t) (the reference code's T had no positivity constraint; docs/method.md#training-pd-loss-and-the-vmf-term)."""
+    """T = exp(log_t): the reference code's T had no positivity constraint (docs/method.md)."""
 
     def __init__(self, init: float, learnable: bool = True) -> None:
         super().__init__()
@@ -148,7 +150,7 @@ def nivmf_log_density(z: torch.Tensor, directions: torch.Tensor, concentrations:
 def el_nivmf_logits(
     embeddings: torch.Tensor, directions: torch.Tensor, concentrations: torch.Tensor, temperature: torch.Tensor
 ) -> torch.Tensor:
-    """Closed-form expected likelihood of the reference code's EL-nivMF (docs/method.md#training-pd-loss-and-the-vmf-term), as (B, C) logits.
+    """Closed-form expected likelihood of the reference code's EL-nivMF, as (B, C) logits (docs/method.md).
 
     log EL_T(x, c) = a_c/T + log C(kappa_x) - log C(||kappa_x mu_x + b_c/T||) with b_c = K_c p_c and
     a_c = log C(||b_c||) + sum_d log k_cd - log ||b_c||: exact where the code draws a few Monte Carlo samples.
