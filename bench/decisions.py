@@ -14,7 +14,7 @@ and about 800 faces (the large one filled with CelebA low-resolution faces of pe
 distractors). FPIR is the share of non-mated searches that return `match`; the rank-1 hit rate the share of mated
 searches that return `match` with the right person first.
 
-Usage: python bench/decisions.py [--data ../shared/data] [--model-id ID]   (writes bench/results/decisions.*)
+Usage: python bench/decisions.py [--data $DPRIME_DATA] [--model-id ID]   (writes bench/results/decisions.*)
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,8 @@ def identification_rows(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    default_data = Path(os.environ.get("DPRIME_DATA", REPO.parent / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--model-id", default=None)
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "dprime")

@@ -11,17 +11,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".yaml", ".yml", ".txt", ".js", ".html", ".css", ".cfg"}
-# Files whose pointers to the team's notes are still to be rewritten into docs/ (remove each when it is).
-NOT_YET_POINTING_INTO_DOCS = {
-    "bench/decisions.py",
-    "training/backbones/layers.py",
-    "training/losses/base.py",
-    "training/losses/d_loss.py",
-    "training/losses/pd_loss.py",
-    "training/losses/pd_vmf.py",
-    "training/losses/vmf.py",
-    "training/recipes/default_model.py",
-}
 OUTSIDE = re.compile(r"METHOD\.md|DESIGN\.md|STYLE\.md|PEERS\.md|\.\./shared")
 
 
@@ -46,7 +35,7 @@ def test_nothing_points_outside_the_repository() -> None:
         for f in tracked_text_files()
         if f.name != "test_docs.py" and OUTSIDE.search(f.read_text(errors="replace"))
     }
-    assert offenders <= NOT_YET_POINTING_INTO_DOCS, sorted(offenders - NOT_YET_POINTING_INTO_DOCS)
+    assert not offenders, sorted(offenders)
 
 
 def test_every_pointer_into_docs_names_a_real_page_and_section() -> None:

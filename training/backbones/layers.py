@@ -27,7 +27,7 @@ class EmbeddingHead(nn.Module):
     """Linear map from backbone features to the raw embedding e (no normalisation: ||e|| is kappa).
 
     ``scale`` multiplies the initial weights and so sets the initial kappa range (the reference code's
-    init_norm_multiplier; METHOD.md §3.1, §4.1).
+    init_norm_multiplier; κ and the vMF term: docs/method.md, "Training: PD-Loss and the vMF term").
     """
 
     def __init__(self, in_features: int, embedding_dim: int, scale: float = 1.0, dropout: float = 0.0) -> None:

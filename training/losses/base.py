@@ -18,7 +18,7 @@ class LossOutput:
 
 @dataclass(frozen=True)
 class LrMultipliers:
-    """Learning-rate multipliers of the loss's own parameter groups (METHOD.md §4.1)."""
+    """Learning-rate multipliers of the loss's own parameter groups (``optim.*`` in docs/training.md#train)."""
 
     proxy: float = 1.0
     kappa: float = 1.0

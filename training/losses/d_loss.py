@@ -1,4 +1,5 @@
-"""D-Loss (METHOD.md §1): d' of the batch's own pairwise cosines, no proxies (the baseline PD-Loss improves on)."""
+"""D-Loss (docs/method.md#training-pd-loss-and-the-vmf-term): d' of the batch's own pairwise cosines, no proxies
+(the baseline PD-Loss improves on)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""PD-Loss (METHOD.md §2.2): maximise the decidability of sample-to-own-proxy vs sample-to-other-proxy cosines.
+"""PD-Loss: maximise the decidability of sample-to-own-proxy vs sample-to-other-proxy cosines
+(docs/method.md#training-pd-loss-and-the-vmf-term).
 
 L_PD = -log(mu_g - mu_i) + 1/2 log(var_g + var_i), statistics pooled over the batch with unbiased
 variances, the impostor set holding all C-1 foreign proxies of every sample. The impostor statistics
@@ -95,5 +96,5 @@ class PDLoss(EmbeddingLoss):
 
     @torch.no_grad()
     def init_proxies(self, class_means: torch.Tensor) -> None:
-        """Class-mean warm start (METHOD.md §2.4)."""
+        """Class-mean warm start: each proxy starts at its identity's mean direction."""
         self.proxies.set_directions(class_means)

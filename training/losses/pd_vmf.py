@@ -1,4 +1,5 @@
-"""pd_vmf, the default (METHOD.md §4.1): L = L_PD(directions) + lambda(epoch) L_EL(directions, kappa).
+"""pd_vmf, the default: L = L_PD(directions) + lambda(epoch) L_EL(directions, kappa)
+(docs/method.md#training-pd-loss-and-the-vmf-term).
 
 One proxy bank serves both terms and one cosine matrix feeds both. L_PD shapes the genuine/impostor
 separation the threshold lives on and is blind to norms; L_EL is the only term that trains kappa. The

@@ -1,11 +1,12 @@
-"""Probabilistic proxy losses (METHOD.md §3): images are vMF(mu = e/||e||, kappa = ||e||).
+"""Probabilistic proxy losses: images are vMF(mu = e/||e||, kappa = ||e||)
+(docs/method.md#a-face-is-a-direction-and-a-certainty).
 
-``vmf_el``: closed-form expected-likelihood vMF proxies (§3.4). Each class has a direction and an
-isotropic concentration kappa_c = softplus(rho_c) + kappa_floor; the logit of class c is
-[log C(kappa_c) - log C(||kappa_x mu_x + kappa_c p_c||)] / T (the per-image log C(kappa_x) cancels in the
-softmax). It is the term that gives kappa a training signal.
+``vmf_el``: closed-form expected-likelihood vMF proxies (docs/method.md#training-pd-loss-and-the-vmf-term).
+Each class has a direction and an isotropic concentration kappa_c = softplus(rho_c) + kappa_floor; the logit
+of class c is [log C(kappa_c) - log C(||kappa_x mu_x + kappa_c p_c||)] / T (the per-image log C(kappa_x)
+cancels in the softmax). It is the term that gives kappa a training signal.
 
-``nivmf``: per-dimension proxy concentrations K_c with the exact-Jacobian density (§3.3), evaluated
+``nivmf``: per-dimension proxy concentrations K_c with the exact-Jacobian density, evaluated
 with matmuls only: ||K_c z||^2 = z^2 . K_c^2 and (K_c z).(K_c p_c) = z . (K_c^2 * p_c).
 """
 
@@ -40,7 +41,7 @@ class ClassConcentration(nn.Module):
 
 
 class Temperature(nn.Module):
-    """T = exp(log_t) (the reference code's T had no positivity constraint; METHOD.md §3.6)."""
+    """T = exp(log_t) so T stays positive (the reference code's T had no such constraint)."""
 
     def __init__(self, init: float, learnable: bool = True) -> None:
         super().__init__()
@@ -148,7 +149,7 @@ def nivmf_log_density(z: torch.Tensor, directions: torch.Tensor, concentrations:
 def el_nivmf_logits(
     embeddings: torch.Tensor, directions: torch.Tensor, concentrations: torch.Tensor, temperature: torch.Tensor
 ) -> torch.Tensor:
-    """Closed-form expected likelihood of the reference code's EL-nivMF (METHOD.md §3.4), as (B, C) logits.
+    """Closed-form expected likelihood of the reference code's EL-nivMF, as (B, C) logits.
 
     log EL_T(x, c) = a_c/T + log C(kappa_x) - log C(||kappa_x mu_x + b_c/T||) with b_c = K_c p_c and
     a_c = log C(||b_c||) + sum_d log k_cd - log ||b_c||: exact where the code draws a few Monte Carlo samples.

@@ -1,4 +1,5 @@
-"""`make default-model`: rebuild the bundled model end to end from the registry packages and ../shared/data.
+"""`make default-model`: rebuild the bundled model end to end from the registry packages and the labelled faces
+in DPRIME_DATA (docs/training.md#data).
 
 Steps: convert FaceNet's published weights; align CFP and LFW with the service's detector and FaceNet's
 box-plus-margin crop; split identities; train pd_vmf on a frozen trunk; export to ONNX (mirror TTA inside);
