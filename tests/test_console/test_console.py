@@ -226,6 +226,18 @@ def test_the_list_searches_pages_escapes_names_and_deletes_after_confirmation(co
     assert api.identities(hostile) == []
 
 
+def switch_outcome(console: Console, prefix: str) -> str:
+    """Wait until the switch whose status starts with prefix has finished; its final status."""
+
+    def finished() -> str | None:
+        status = console.by("switch-status")
+        outcome = status.get_attribute("data-status")
+        return outcome if status.text.startswith(prefix) and outcome in ("succeeded", "failed") else None
+
+    outcome: str = console.wait(finished, timeout=300)
+    return outcome
+
+
 def test_an_admin_switch_shows_progress_and_finishes(console: Console, api: Api) -> None:
     if api.get("/ready")["gallery_faces"] == 0:
         api.enroll("Eileen Collins", [("a.jpg", astronaut_jpeg())])
@@ -242,8 +254,7 @@ def test_an_admin_switch_shows_progress_and_finishes(console: Console, api: Api)
 
     activate = next(b for b in console.all("model-activate") if b.get_attribute("data-model-id") == twin)
     activate.click()
-    console.wait(lambda: console.by("switch-status").get_attribute("data-status") != "running", timeout=300)
-    assert console.by("switch-status").get_attribute("data-status") == "succeeded"
+    assert switch_outcome(console, f"activate {twin}: ") == "succeeded"
     log = [li.text for li in console.by("switch-log").find_elements(By.TAG_NAME, "li")]
     assert log[0].startswith(f"activate {twin}: "), log  # what the page showed while the job ran
     assert any("loading the model" in line or "re-embedding" in line for line in log[:-1]), log
@@ -256,7 +267,7 @@ def test_an_admin_switch_shows_progress_and_finishes(console: Console, api: Api)
     screenshot(console.driver, "models-switched")
 
     console.by("model-rollback").click()
-    console.wait(lambda: console.by("switch-status").get_attribute("data-status") != "running", timeout=300)
+    assert switch_outcome(console, f"rollback {serving}: ") == "succeeded"
     assert console.by("switch-status").text == f"rollback {serving}: succeeded, now serving {serving}"
     assert api.get("/ready")["model_id"] == serving
 
