@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 
 from service.keys import KeyStore
 from tests.data import require
-from tests.images import astronaut_jpeg, no_face_png
+from tests.images import astronaut_jpeg, astronaut_variant_jpeg, no_face_png
 from tests.live_server import LiveServer
 from tests.test_console.conftest import screenshot
 from tests.test_console.console_page import Api, Console
@@ -116,6 +116,31 @@ def test_verify_shows_the_decision_faces_and_calibration(console: Console, api: 
     assert console.by("verify-explain").text.startswith("Different people.")
     assert console.by("fact-cosine").text == f"{expected['cosine']:.4f}"
     screenshot(console.driver, "verify-non-match")
+
+
+def test_photos_dropped_on_the_drop_zones_are_verified_and_enrolled(console: Console, api: Api) -> None:
+    """Drag and drop, not the file inputs: the drop zones of Verify (one photo each) and Enroll (several)."""
+    console.open()
+    console.sign_in(console.server.admin_key)
+    console.drop("verify-drop-a", [("a.jpg", astronaut_jpeg())])
+    console.drop("verify-drop-b", [("b.jpg", astronaut_variant_jpeg()), ("ignored.jpg", astronaut_jpeg())])
+    files = console.driver.execute_script(
+        "return ['verify-image-a', 'verify-image-b'].map(t => "
+        "[...document.querySelector(`[data-testid=${t}]`).files].map(f => f.name))"
+    )
+    assert files == [["a.jpg"], ["b.jpg"]]  # one photo per side: the first dropped
+    console.by("verify-submit").click()
+    assert console.wait_text("verify-decision") == api.verify_bytes(astronaut_jpeg(), astronaut_variant_jpeg())
+
+    console.go("identities")
+    console.by("enroll-name").send_keys("Dropped Astronaut")
+    console.drop("enroll-drop", [("one.jpg", astronaut_jpeg())])
+    console.drop("enroll-drop", [("two.jpg", astronaut_variant_jpeg()), ("blank.png", no_face_png())])
+    names = [f.get_attribute("data-filename") for f in console.all("enroll-file")]
+    assert names == ["one.jpg", "two.jpg", "blank.png"]  # several drops add up
+    console.by("enroll-submit").click()
+    assert console.wait_text("enroll-result").startswith("Enrolled Dropped Astronaut with 2 of 3 photo(s); 1 rejected")
+    assert [(i["name"], len(i["faces"])) for i in api.identities("dropped astronaut")] == [("Dropped Astronaut", 2)]
 
 
 def test_enroll_shows_each_rejected_photo_reason_then_identify_finds_the_person(
