@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -203,7 +204,7 @@ def tar_rows(name: str, files: list[Path], labels: list[str], models: dict[str, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("DPRIME_DATA", REPO.parent / "shared" / "data")))
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--model-id", default=None, help="default: the active model")
     parser.add_argument("--compare", action="append", default=[], help="ID@GIT_REVISION of another of our models")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,7 @@ def measure(model_dir: Path, held: HeldOut, cache: Path) -> tuple[list[dict[str,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("DPRIME_DATA", REPO.parent / "shared" / "data")))
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--model-id", default=None, help="default: the active model")
     parser.add_argument("--compare", action="append", default=[], help="ID@GIT_REVISION of another model")

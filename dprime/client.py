@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from dprime.api_errors import ApiError, error_from
 from service.schemas import (
     AdoptResult,
+    AuditPage,
     DeleteResponse,
     EmbedResponse,
     EnrollResponse,
@@ -269,6 +270,11 @@ class DprimeClient:
     def revert_calibration(self) -> RevertResult:
         """DELETE /v1/admin/calibration: back to the model manifest's calibration."""
         return RevertResult.model_validate_json(self._send("DELETE", "/v1/admin/calibration").content)
+
+    # --- audit trail (admin) ------------------------------------------------------------------------------
+    def audit(self, *, limit: int = 100, cursor: str | None = None, action: str | None = None) -> AuditPage:
+        """GET /v1/admin/audit (admin): one page of the trail, oldest first; action keeps only that action."""
+        return self._get(AuditPage, "/v1/admin/audit", params=_form(limit=limit, cursor=cursor, action=action))
 
 
 __all__ = ["ApiError", "DprimeClient", "Image"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import subprocess
 import sys
 
@@ -12,7 +14,7 @@ from dprime.api_errors import CODES, ApiError, AuthError, ConflictError, ImageEr
 from dprime.client import DprimeClient
 from service.errors import CATALOGUE
 from service.keys import KeyStore
-from service.schemas import EnrollResponse, IdentityOut, SearchResponse, SwitchJob, VerifyResponse
+from service.schemas import AuditPage, EnrollResponse, IdentityOut, SearchResponse, SwitchJob, VerifyResponse
 from tests.images import astronaut_jpeg, astronaut_variant_jpeg, no_face_png
 from tests.live_server import LiveServer
 
@@ -66,6 +68,16 @@ def test_every_route_answers_with_the_apis_own_models(admin: DprimeClient, tiny_
     assert admin.revert_calibration().calibration_id == "manifest"
     assert "dprime_" in admin.metrics()
     assert admin.delete_identity(identity_id).deleted_faces == 2
+    trail = admin.audit(action="identity.delete")
+    assert [(e.action, e.target, e.key_name) for e in trail.items] == [
+        ("identity.delete", identity_id, "bootstrap-admin")
+    ]
+    assert isinstance(trail, AuditPage) and trail.next_cursor is None
+    first = admin.audit(limit=1)
+    assert (
+        first.next_cursor is not None
+        and admin.audit(limit=1, cursor=first.next_cursor).items[0].seq > first.items[0].seq
+    )
     with pytest.raises(NotFoundError) as gone:
         admin.get_identity(identity_id)
     assert gone.value.code == "unknown_identity" and gone.value.request_id
@@ -87,6 +99,23 @@ def test_errors_carry_the_catalogue_code(admin: DprimeClient, tiny_server: LiveS
         with pytest.raises(AuthError) as forbidden:
             reader.enroll("X", [astronaut_jpeg()])
     assert forbidden.value.code == "forbidden" and forbidden.value.status == 403
+
+
+def test_every_route_of_the_openapi_has_a_client_method(tiny_server: LiveServer) -> None:
+    """Each client method's docstring starts with the route it calls; together they name every operation."""
+    doc = httpx.get(f"{tiny_server.url}/openapi.json", timeout=30).json()
+
+    def shape(method: str, path: str) -> str:
+        return f"{method.upper()} {re.sub(r'{[^}]+}', '{}', path)}"
+
+    served = {shape(m, p) for p, ops in doc["paths"].items() for m in ops}
+    called = set()
+    for name, member in inspect.getmembers(DprimeClient, inspect.isfunction):
+        route = re.match(r"(GET|POST|DELETE|PUT|PATCH) (/\S*?)[:.\s]", member.__doc__ or "")
+        if route and not name.startswith("_"):
+            called.add(shape(route.group(1), route.group(2)))
+    assert served - called == set(), "routes without a client method"
+    assert called - served == set(), "client methods for routes the service does not have"
 
 
 def test_every_catalogue_code_has_an_exception_class() -> None:

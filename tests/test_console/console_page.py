@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,24 @@ class Console:
         # chromedriver takes several files for a multiple input as one newline-separated string.
         self.by(testid).send_keys("\n".join(str(p) for p in paths))
 
+    def drop(self, zone_id: str, files: Sequence[tuple[str, bytes]]) -> None:
+        """Drop files on a drop zone as a user dragging them from the desktop would (a drop event with its files)."""
+        payload = [(name, base64.b64encode(data).decode()) for name, data in files]
+        self.driver.execute_script(
+            """
+            const zone = document.getElementById(arguments[0]);
+            const dt = new DataTransfer();
+            for (const [name, b64] of arguments[1]) {
+              const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+              dt.items.add(new File([bytes], name, { type: name.endsWith(".png") ? "image/png" : "image/jpeg" }));
+            }
+            zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+            zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+            """,
+            zone_id,
+            payload,
+        )
+
     def wait(self, condition: Callable[[], Any], timeout: float = WAIT_S) -> Any:
         return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda _: condition())
 
@@ -77,6 +96,13 @@ class Api:
     def verify(self, a: Path, b: Path) -> dict[str, Any]:
         files = {"image_a": (a.name, a.read_bytes()), "image_b": (b.name, b.read_bytes())}
         return self._ok(self.client.post("/v1/verify", files=files))
+
+    def verify_bytes(self, a: bytes, b: bytes) -> str:
+        """The decision the API gives on two photos."""
+        decision: str = self._ok(
+            self.client.post("/v1/verify", files={"image_a": ("a.jpg", a), "image_b": ("b.jpg", b)})
+        )["decision"]
+        return decision
 
     def search(self, image: Path, k: int = 5) -> dict[str, Any]:
         return self._ok(

@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 
 from service.keys import KeyStore
 from tests.data import require
-from tests.images import astronaut_jpeg, no_face_png
+from tests.images import astronaut_jpeg, astronaut_variant_jpeg, no_face_png
 from tests.live_server import LiveServer
 from tests.test_console.conftest import screenshot
 from tests.test_console.console_page import Api, Console
@@ -116,6 +116,31 @@ def test_verify_shows_the_decision_faces_and_calibration(console: Console, api: 
     assert console.by("verify-explain").text.startswith("Different people.")
     assert console.by("fact-cosine").text == f"{expected['cosine']:.4f}"
     screenshot(console.driver, "verify-non-match")
+
+
+def test_photos_dropped_on_the_drop_zones_are_verified_and_enrolled(console: Console, api: Api) -> None:
+    """Drag and drop, not the file inputs: the drop zones of Verify (one photo each) and Enroll (several)."""
+    console.open()
+    console.sign_in(console.server.admin_key)
+    console.drop("verify-drop-a", [("a.jpg", astronaut_jpeg())])
+    console.drop("verify-drop-b", [("b.jpg", astronaut_variant_jpeg()), ("ignored.jpg", astronaut_jpeg())])
+    files = console.driver.execute_script(
+        "return ['verify-image-a', 'verify-image-b'].map(t => "
+        "[...document.querySelector(`[data-testid=${t}]`).files].map(f => f.name))"
+    )
+    assert files == [["a.jpg"], ["b.jpg"]]  # one photo per side: the first dropped
+    console.by("verify-submit").click()
+    assert console.wait_text("verify-decision") == api.verify_bytes(astronaut_jpeg(), astronaut_variant_jpeg())
+
+    console.go("identities")
+    console.by("enroll-name").send_keys("Dropped Astronaut")
+    console.drop("enroll-drop", [("one.jpg", astronaut_jpeg())])
+    console.drop("enroll-drop", [("two.jpg", astronaut_variant_jpeg()), ("blank.png", no_face_png())])
+    names = [f.get_attribute("data-filename") for f in console.all("enroll-file")]
+    assert names == ["one.jpg", "two.jpg", "blank.png"]  # several drops add up
+    console.by("enroll-submit").click()
+    assert console.wait_text("enroll-result").startswith("Enrolled Dropped Astronaut with 2 of 3 photo(s); 1 rejected")
+    assert [(i["name"], len(i["faces"])) for i in api.identities("dropped astronaut")] == [("Dropped Astronaut", 2)]
 
 
 def test_enroll_shows_each_rejected_photo_reason_then_identify_finds_the_person(
@@ -226,6 +251,18 @@ def test_the_list_searches_pages_escapes_names_and_deletes_after_confirmation(co
     assert api.identities(hostile) == []
 
 
+def switch_outcome(console: Console, prefix: str) -> str:
+    """Wait until the switch whose status starts with prefix has finished; its final status."""
+
+    def finished() -> str | None:
+        status = console.by("switch-status")
+        outcome = status.get_attribute("data-status")
+        return outcome if status.text.startswith(prefix) and outcome in ("succeeded", "failed") else None
+
+    outcome: str = console.wait(finished, timeout=300)
+    return outcome
+
+
 def test_an_admin_switch_shows_progress_and_finishes(console: Console, api: Api) -> None:
     if api.get("/ready")["gallery_faces"] == 0:
         api.enroll("Eileen Collins", [("a.jpg", astronaut_jpeg())])
@@ -242,8 +279,7 @@ def test_an_admin_switch_shows_progress_and_finishes(console: Console, api: Api)
 
     activate = next(b for b in console.all("model-activate") if b.get_attribute("data-model-id") == twin)
     activate.click()
-    console.wait(lambda: console.by("switch-status").get_attribute("data-status") != "running", timeout=300)
-    assert console.by("switch-status").get_attribute("data-status") == "succeeded"
+    assert switch_outcome(console, f"activate {twin}: ") == "succeeded"
     log = [li.text for li in console.by("switch-log").find_elements(By.TAG_NAME, "li")]
     assert log[0].startswith(f"activate {twin}: "), log  # what the page showed while the job ran
     assert any("loading the model" in line or "re-embedding" in line for line in log[:-1]), log
@@ -256,7 +292,7 @@ def test_an_admin_switch_shows_progress_and_finishes(console: Console, api: Api)
     screenshot(console.driver, "models-switched")
 
     console.by("model-rollback").click()
-    console.wait(lambda: console.by("switch-status").get_attribute("data-status") != "running", timeout=300)
+    assert switch_outcome(console, f"rollback {serving}: ") == "succeeded"
     assert console.by("switch-status").text == f"rollback {serving}: succeeded, now serving {serving}"
     assert api.get("/ready")["model_id"] == serving
 

@@ -3,6 +3,7 @@ gallery's database file, its WAL or its shared-memory file, while the other iden
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from service.config import Settings
 from tests.images import astronaut_jpeg, astronaut_variant_jpeg
+
+logger = logging.getLogger(__name__)
 
 
 def on_disk(settings: Settings) -> bytes:
@@ -60,7 +63,10 @@ def test_deleted_chips_and_embeddings_leave_no_bytes_on_disk(client: TestClient,
     assert len(own) > 10
     before = on_disk(settings)
     # The search finds them while they exist (a window may straddle two SQLite pages, hence "nearly all").
-    assert share_found(own, before) > 0.8
+    found_before = share_found(own, before)
+    assert found_before > 0.8
+    vector = erased_bytes[1]
+    assert vector in before and not any(vector in k for k in kept_bytes)  # the whole embedding, as stored
 
     r = client.delete(f"/v1/identities/{erased}")
     assert r.status_code == 200 and r.json()["deleted_faces"] == 1
@@ -68,6 +74,16 @@ def test_deleted_chips_and_embeddings_leave_no_bytes_on_disk(client: TestClient,
     after = on_disk(settings)
     found = [p for p in own if p in after]
     assert not found, f"{len(found)} fragments of the deleted identity are still on disk"
+    assert vector not in after, "the deleted embedding is still on disk"
+    logger.info(
+        "erasure: %d fragments of the deleted chip (%d bytes) and embedding (%d bytes), and the whole embedding; "
+        "on disk before the delete %.0f %%, after it none in %d bytes of database, WAL and shm",
+        len(own),
+        len(erased_bytes[0]),
+        len(erased_bytes[1]),
+        100 * found_before,
+        len(after),
+    )
     assert b"erase me" not in after
     assert share_found([p for b in kept_bytes for p in pieces(b)], after) > 0.8  # the rest is untouched
     wal = Path(str(settings.gallery_path) + "-wal")

@@ -10,6 +10,7 @@ verify's one-of rule, see schemathesis.toml). Their refusals of bad forms are co
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 from tests.service_process import ADMIN_KEY, REPO, LiveServer, start_server
 
+logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 FORM_OPERATIONS = (
     "embed_v1_embed_post",
@@ -54,6 +56,10 @@ def run_schemathesis(server: LiveServer, tmp: Path, examples: int, seconds: int,
     failures = done.stdout.find("FAILURES")
     assert done.returncode == 0, done.stdout[failures : failures + 12000] + done.stdout[-3000:] + done.stderr[-3000:]
     assert "Tested:" in done.stdout  # it really ran operations
+    # The run's summary (operations, test cases, failures) for the record: pytest -o log_cli=true shows it.
+    summary = done.stdout.rfind("SUMMARY")
+    which = "the multipart operations" if "--include-operation-id" in args else "every other operation"
+    logger.info("schemathesis, %s:\n%s", which, done.stdout[summary:] if summary >= 0 else done.stdout[-1500:])
 
 
 def contract(models_dir: Path, tmp_path: Path, examples: int, seconds: int) -> None:

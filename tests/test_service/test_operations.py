@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -17,6 +18,8 @@ from dprime.cli import main
 from tests.images import astronaut_jpeg, astronaut_variant_jpeg
 from tests.service_process import LiveServer, start_server
 
+# The issue's bound on how long a shed request waits for its 503, measured by the service itself (the access line).
+SHED_ANSWER_MS = 50.0
 # 20 photos per enrollment: long enough (detection of each) to still be running when the test acts.
 SLOW_ENROLL = [("images", (f"{i}.jpg", astronaut_jpeg() if i % 2 else astronaut_variant_jpeg())) for i in range(20)]
 
@@ -26,6 +29,18 @@ def in_flight(server: LiveServer) -> int:
         text = c.get("/metrics").text
     line = next(x for x in text.splitlines() if x.startswith("dprime_requests_in_flight "))
     return int(float(line.split()[1]))
+
+
+def access_line(server: LiveServer, request_id: str) -> dict[str, Any]:
+    """The access-log line of one request (it is written just after the answer, so wait for it)."""
+    for _ in range(200):
+        for line in server.log.read_text().splitlines():
+            if '"service.access"' in line and f'"{request_id}"' in line:
+                entry: dict[str, Any] = json.loads(line)
+                if entry.get("request_id") == request_id:
+                    return entry
+        time.sleep(0.05)
+    raise AssertionError(f"no access line for {request_id}:\n{server.log.read_text()[-3000:]}")
 
 
 def wait_in_flight(server: LiveServer, n: int) -> None:
@@ -59,11 +74,14 @@ def test_past_capacity_requests_get_503_with_retry_after_and_monitoring_still_an
         threads, statuses = slow_enrollments(server, 1)
         wait_in_flight(server, 1)
         with server.client() as c:
-            r = c.post("/v1/verify", files={"image_a": ("a.jpg", astronaut_jpeg()), "image_b": ("b", astronaut_jpeg())})
+            files = {"image_a": ("a.jpg", astronaut_jpeg()), "image_b": ("b", astronaut_jpeg())}
+            r = c.post("/v1/verify", files=files, headers={"x-request-id": "shed-1"})
             assert (r.status_code, r.json()["error"]["code"]) == (503, "overloaded")
             assert r.headers["retry-after"] == "2" and r.json()["error"]["details"] == {"in_flight": 1, "capacity": 1}
             assert r.headers["x-request-id"]
             assert c.get("/health").status_code == 200 and c.get("/ready").status_code == 200
+        shed = access_line(server, "shed-1")
+        assert shed["status"] == 503 and shed["latency_ms"] < SHED_ANSWER_MS, shed
         for t in threads:
             t.join()
         assert statuses == [201]

@@ -167,6 +167,10 @@ async function startSwitch(session, start) {
   const error = byId("models-error");
   showError(error, null);
   replace(byId("switch-log"));
+  // A new switch starts with no status, so nothing reads the last switch's outcome as this one's.
+  const status = byId("switch-status");
+  status.textContent = "";
+  delete status.dataset.status;
   const buttons = document.querySelectorAll("#page-models button");
   for (const b of buttons) b.disabled = true;
   try {
