@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import RESULTS, markdown_table, write_json  # noqa: E402
+from bench.common import RESULTS, data_dir, markdown_table, write_json  # noqa: E402
 from bench.heldout import check_unseen, held_out, model_dirs  # noqa: E402
 from facecore.calibration import equal_error_rate, tar_at_far  # noqa: E402
 from facecore.decidability import d_prime, tar_identity_interval  # noqa: E402
@@ -204,7 +203,7 @@ def tar_rows(name: str, files: list[Path], labels: list[str], models: dict[str, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("DPRIME_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--data", type=Path, default=data_dir())
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--model-id", default=None, help="default: the active model")
     parser.add_argument("--compare", action="append", default=[], help="ID@GIT_REVISION of another of our models")

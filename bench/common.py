@@ -11,6 +11,13 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def data_dir() -> Path:
+    """The labelled photos the benches measure on: DPRIME_DATA, else the team's copy beside the checkout."""
+    import os
+
+    return Path(os.environ.get("DPRIME_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     import os

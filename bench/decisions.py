@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import RESULTS, markdown_table, write_json  # noqa: E402
+from bench.common import RESULTS, data_dir, markdown_table, write_json  # noqa: E402
 from bench.heldout import HeldOut, check_unseen, held_out, model_dirs  # noqa: E402
 from facecore.decision import decide_search, pair_quality  # noqa: E402
 from facecore.decision_check import rate_interval  # noqa: E402
@@ -197,7 +196,7 @@ def measure(model_dir: Path, held: HeldOut, cache: Path) -> tuple[list[dict[str,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("DPRIME_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--data", type=Path, default=data_dir())
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--model-id", default=None, help="default: the active model")
     parser.add_argument("--compare", action="append", default=[], help="ID@GIT_REVISION of another model")

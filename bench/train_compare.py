@@ -17,7 +17,6 @@ import argparse
 import csv
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import RESULTS, markdown_table, write_json  # noqa: E402
+from bench.common import RESULTS, data_dir, markdown_table, write_json  # noqa: E402
 from dprime.cli import main as dprime  # noqa: E402
 
 logger = logging.getLogger("bench.train_compare")
@@ -34,7 +33,7 @@ LOSSES = ("pd_vmf", "pd_loss", "d_loss", "vmf_el", "arcface")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("DPRIME_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--data", type=Path, default=data_dir())
     parser.add_argument("--work", type=Path, default=REPO / "var" / "bench-train-compare")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=1e-3, help="base learning rate (head); loss parameters scale it")
