@@ -66,7 +66,8 @@ def test_fast_prelu_equals_prelu() -> None:
 
 
 def test_unknown_backbone_lists_names() -> None:
-    with pytest.raises(ValueError, match="unknown backbone 'resnet9'; registered: inception_resnet_v1, inception_resnet_v1_taps, iresnet100"):
+    listed = "inception_resnet_v1, inception_resnet_v1_taps, iresnet100"
+    with pytest.raises(ValueError, match=f"unknown backbone 'resnet9'; registered: {listed}"):
         create_backbone("resnet9")
 
 
