@@ -15,6 +15,7 @@ from service.routes import (
     apidocs,
     audit,
     calibration,
+    collections,
     console,
     embed,
     health,
@@ -47,7 +48,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.expose_docs else None,
     )
     register_exception_handlers(app)
-    for module in (health, keys, embed, verify, search, identities, models, model_report, calibration, audit):
+    for module in (
+        health,
+        keys,
+        embed,
+        verify,
+        search,
+        identities,
+        collections,
+        models,
+        model_report,
+        calibration,
+        audit,
+    ):
         app.include_router(module.router)
     if settings.expose_docs and app.openapi_url:
         apidocs.install(app, app.openapi_url)
