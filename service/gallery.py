@@ -99,6 +99,7 @@ class Gallery:
             mus, kappas = pipeline.embed_chips([self._decode_chip(c) for c in chips], runtime)
             self.store.put_embeddings(runtime.model_id, [c.face_id for c in chips], mus, kappas)
             done += len(chips)
+            self.metrics.reembedded.inc(len(chips))
             if progress is not None:
                 progress(done, missing)
         if done:
