@@ -141,4 +141,4 @@ def test_the_list_searches_names_in_any_case_and_pages_within_the_search(client:
     r = client.get("/v1/identities", params={"q": "x" * 201})
     assert (r.status_code, r.json()["error"]["code"]) == (422, "validation_error")
     params = {p["name"] for p in client.get("/openapi.json").json()["paths"]["/v1/identities"]["get"]["parameters"]}
-    assert params == {"limit", "cursor", "q"}
+    assert params == {"limit", "cursor", "q", "collection"}
