@@ -30,8 +30,10 @@ logger = logging.getLogger(__name__)
 
 def build_state(settings: Settings, admission: Admission | None = None) -> AppState:
     """Load everything the routes need; raises (and so stops start-up) on a broken model or detector."""
+    # One process per SQLite gallery; a PostgreSQL gallery is meant for several, which follow each other's changes.
     lock = DataDirLock(settings.data_dir, "starting another service on it")
-    lock.acquire()
+    if settings.gallery_location.backend == "sqlite":
+        lock.acquire()
     try:
         stores = open_stores(settings)
     except BaseException:
