@@ -51,8 +51,10 @@ class FaceHit:
 class Gallery:
     """Identities and faces, durable in SQLite and searchable in memory."""
 
-    def __init__(self, store: GalleryRepository, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, store: GalleryRepository, settings: Settings, metrics: Metrics, shared: bool = False) -> None:
         self.store = store
+        # Other processes write to the same store (PostgreSQL): this one follows their changes and model switches.
+        self.shared = shared
         self.settings = settings
         self.metrics = metrics
         self.index: CollectionIndex | None = None
@@ -66,6 +68,9 @@ class Gallery:
         )
         # The newest change of the shared store that this process's index reflects.
         self.seen_change = 0
+        # Faces another replica enrolled that have no vector of this process's model yet (it enrolled them just
+        # before following a switch, and embeds them when it does): face id -> collection, retried at each poll.
+        self._pending: dict[int, str] = {}
         self._follow_lock = threading.Lock()
 
     # --- start-up and model switches ---------------------------------------------------------------------
@@ -77,6 +82,7 @@ class Gallery:
             seen = self.store.last_change()
             index = self.build_index(runtime)
             self.index, self.model_id, self.seen_change = index, runtime.model_id, seen
+            self._pending = {}
         if self.store.pinned_model() != runtime.model_id:
             self.store.pin_model(runtime.model_id)
         self.metrics.gallery_faces.set(index.size)
@@ -121,14 +127,29 @@ class Gallery:
             changes = self.store.changes_after(self.seen_change)
             for change in changes:
                 if change.op == "add":
-                    vs = self.store.vectors_of_faces(model_id, index.dim, change.face_ids)
-                    index.add(change.collection, vs.face_ids, vs.vectors)
+                    self._pending.update(dict.fromkeys(change.face_ids, change.collection))
                 else:
                     index.remove(change.face_ids, change.collection)
+                    for face_id in change.face_ids:
+                        self._pending.pop(face_id, None)
                 self.seen_change = change.seq
+            if self._pending:
+                self._index_pending(index, model_id)
         if changes:
             self.metrics.gallery_faces.set(index.size)
         return len(changes)
+
+    def _index_pending(self, index: CollectionIndex, model_id: str) -> None:
+        vs = self.store.vectors_of_faces(model_id, index.dim, list(self._pending))
+        assert vs.collections is not None
+        for collection in set(vs.collections.tolist()):
+            mask = vs.collections == collection
+            index.add(str(collection), vs.face_ids[mask], vs.vectors[mask])
+        for face_id in vs.face_ids.tolist():
+            self._pending.pop(int(face_id), None)
+        if self._pending:  # still without a vector of this model: gone, or waiting for their replica to embed them
+            alive = self.store.face_owners(list(self._pending))
+            self._pending = {f: c for f, c in self._pending.items() if f in alive}
 
     @staticmethod
     def _decode_chip(chip: StoredChip) -> FaceChip:
@@ -170,7 +191,7 @@ class Gallery:
         collection: str = DEFAULT_COLLECTION,
     ) -> tuple[IdentityRow, list[int]]:
         """Store a new identity with its faces in a collection (committed), then index them."""
-        self._check_model(runtime)
+        self._check_writable(runtime)
         row, face_ids = self.store.create_identity(
             name, metadata, [self._new_face(f) for f in faces], runtime.model_id, collection
         )
@@ -179,7 +200,7 @@ class Gallery:
 
     def add_faces(self, identity_id: str, faces: list[EmbeddedFace], runtime: ModelRuntime) -> list[int]:
         """Store more faces of an existing identity (committed), then index them."""
-        self._check_model(runtime)
+        self._check_writable(runtime)
         row = self.store.get_identity(identity_id)
         face_ids = self.store.add_faces(identity_id, [self._new_face(f) for f in faces], runtime.model_id)
         if face_ids is None or row is None:
@@ -199,6 +220,16 @@ class Gallery:
             raise ServiceError(
                 "model_switch_in_progress",
                 "the gallery is switching models; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+
+    def _check_writable(self, runtime: ModelRuntime) -> None:
+        """Refuse to store faces embedded by a model the shared gallery has just left (this replica follows soon)."""
+        self._check_model(runtime)
+        if self.shared and self.store.pinned_model() not in (None, runtime.model_id):
+            raise ServiceError(
+                "model_switch_in_progress",
+                "another replica switched the gallery's model; this one follows within a second, retry shortly",
                 headers={"Retry-After": "1"},
             )
 

@@ -62,7 +62,7 @@ def _build_state(settings: Settings, admission: Admission | None, lock: DataDirL
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if "cuda" in resolve_providers(settings) else None
     detector = create_detector(spec, providers=providers, intra_op_threads=settings.intra_op_threads)
     pipeline = FacePipeline(detector, settings, metrics)
-    gallery = Gallery(stores.gallery, settings, metrics)
+    gallery = Gallery(stores.gallery, settings, metrics, shared=stores.shared)
     state = AppState(
         settings=settings,
         metrics=metrics,
