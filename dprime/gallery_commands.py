@@ -38,8 +38,20 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return Path(args.data_dir or os.environ.get("DPRIME_DATA_DIR", "var"))
 
 
+def _refuse_postgresql(action: str) -> bool:
+    """True (after saying why) when DPRIME_GALLERY_URL names a PostgreSQL gallery, which SQLite backups miss."""
+    url = os.environ.get("DPRIME_GALLERY_URL", "")
+    if url.startswith(("postgresql://", "postgres://")):
+        logger.error("DPRIME_GALLERY_URL names a PostgreSQL gallery: %s it with pg_dump / pg_restore", action)
+        return True
+    return False
+
+
 def _backup(args: argparse.Namespace) -> int:
     from service.gallery_backup import backup
+
+    if _refuse_postgresql("back up"):
+        return 2
 
     info = backup(_data_dir(args), args.dest)
     sys.stdout.write(info.model_dump_json() + "\n")
@@ -48,6 +60,9 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     from service.gallery_backup import restore
+
+    if _refuse_postgresql("restore"):
+        return 2
 
     info = restore(args.source, _data_dir(args))
     sys.stdout.write(info.model_dump_json() + "\n")

@@ -82,3 +82,10 @@ def test_migrate_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     assert main(["gallery", "migrate", "--from", "mysql://x", "--to", "postgresql://y"]) == 2
     missing = f"sqlite:///{tmp_path / 'none.sqlite3'}"
     assert main(["gallery", "migrate", "--from", missing, "--to", "postgresql://u@127.0.0.1:1/db"]) == 2
+
+
+def test_sqlite_backups_refuse_a_postgresql_gallery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DPRIME_GALLERY_URL", "postgresql://dprime@db/dprime")
+    assert main(["gallery", "--data-dir", str(tmp_path), "backup", str(tmp_path / "b")]) == 2
+    assert main(["gallery", "--data-dir", str(tmp_path), "restore", str(tmp_path / "b")]) == 2
+    assert not (tmp_path / "b").exists()
