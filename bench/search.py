@@ -13,6 +13,7 @@ runs only up to --pgvector-max faces. Writes bench/results/search.json and print
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -27,7 +28,7 @@ import numpy.typing as npt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import markdown_table, write_json  # noqa: E402
+from bench.common import RESULTS, markdown_table, write_json  # noqa: E402
 
 logger = logging.getLogger("bench.search")
 DIM = 512
@@ -194,16 +195,33 @@ def main() -> int:
     parser.add_argument("--pg-ef-construction", type=int, default=64, help="pgvector HNSW ef_construction (default)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["faiss_hnsw", "usearch_hnsw", "pgvector_hnsw"])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--keep-other-sizes",
+        action="store_true",
+        help="keep the rows of sizes not measured now from the existing output (measure 1M apart from 100k)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
+    out = args.out or RESULTS / "search.json"
+    if args.keep_other_sizes and out.is_file():
+        before = json.loads(out.read_text())
+        rows = [r for r in before["rows"] if r["faces"] not in args.sizes]
+        skipped = [s for s in before.get("skipped", []) if not any(f" {n} faces" in s for n in args.sizes)]
+
+    def save() -> None:
+        # After every candidate: a long run stopped midway keeps what it measured.
+        payload = {"dim": DIM, "k": K, "queries": args.queries, "rows": rows, "skipped": skipped}
+        write_json("search", payload, out)
+
     for n in args.sizes:
         vecs, q = gallery(n, args.queries)
         truth = exact_top(vecs, q)
         search, built = exact_flat(vecs)
         rows.append({"faces": n, **measure("exact (faiss flat)", search, q, truth, built)})
+        save()
         del search
         for label, build in (("faiss", faiss_hnsw), ("usearch", usearch_hnsw)):
             if f"{label}_hnsw" in args.skip:
@@ -212,13 +230,14 @@ def main() -> int:
             for ef in args.ef_search:
                 name = f"{label} HNSW m={args.m} efC={args.ef_construction} ef={ef}"
                 rows.append({"faces": n, **measure(name, with_ef(ef), q, truth, built)})
+            save()
             del with_ef
         if "pgvector_hnsw" not in args.skip:
             if n > args.pgvector_max:
                 skipped.append(f"pgvector HNSW at {n} faces: above --pgvector-max={args.pgvector_max}")
             else:
                 rows.extend({"faces": n, **r} for r in _pgvector_rows(vecs, q, truth, args))
-        write_json("search", {"dim": DIM, "k": K, "queries": args.queries, "rows": rows, "skipped": skipped}, args.out)
+        save()
     table = markdown_table(rows, ["faces", "candidate", "build_s", "p50_ms", "p99_ms", "recall_at_1", "recall_at_10"])
     sys.stdout.write(table + "".join(f"\nnot run: {s}" for s in skipped) + "\n")
     return 0
