@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 # Columns added after the first release; added in place to an older keys file.
 _ADDED_COLUMNS = {"expires": "TEXT", "last_used": "TEXT", "collections": "TEXT"}
-_COLUMNS = "id, name, role, created, revoked, expires, last_used, collections"
+KEY_COLUMNS = "id, name, role, created, revoked, expires, last_used, collections"
 
 
 def hash_key(key: str) -> str:
@@ -75,7 +75,7 @@ class KeyInfo:
 
 
 def key_info(row: tuple[Any, ...]) -> KeyInfo:
-    """A KeyInfo from a row of the columns in _COLUMNS (collections stored as a JSON list, or NULL)."""
+    """A KeyInfo from a row of the columns in KEY_COLUMNS (collections stored as a JSON list, or NULL)."""
     key_id, name, role, created, revoked, expires, last_used, collections = row
     return KeyInfo(
         key_id=key_id,
@@ -174,7 +174,7 @@ class KeyStore:
 
     def list(self) -> list[KeyInfo]:
         """Every key, newest first."""
-        rows = self._conn().execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created DESC").fetchall()
+        rows = self._conn().execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created DESC").fetchall()
         return [key_info(r) for r in rows]
 
     def lookup(self, key: str) -> KeyInfo | None:
@@ -182,7 +182,7 @@ class KeyStore:
         row = (
             self._conn()
             .execute(
-                f"SELECT {_COLUMNS} FROM api_keys WHERE key_sha256 = ? AND revoked IS NULL",
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_sha256 = ? AND revoked IS NULL",
                 (hash_key(key),),
             )
             .fetchone()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from psycopg_pool import ConnectionPool
 
-from service.keys import _COLUMNS, KeyInfo, Role, TouchThrottle, collections_json, hash_key, key_info, new_key
+from service.keys import KEY_COLUMNS, KeyInfo, Role, TouchThrottle, collections_json, hash_key, key_info, new_key
 
 
 class PgKeyStore:
@@ -42,14 +42,14 @@ class PgKeyStore:
     def list(self) -> list[KeyInfo]:
         """Every key, newest first."""
         with self.pool.connection() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created DESC").fetchall()
+            rows = conn.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created DESC").fetchall()
         return [key_info(r) for r in rows]
 
     def lookup(self, key: str) -> KeyInfo | None:
         """The live key matching a presented one (None if unknown, revoked or expired); records its use."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM api_keys WHERE key_sha256 = %s AND revoked IS NULL", (hash_key(key),)
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_sha256 = %s AND revoked IS NULL", (hash_key(key),)
             ).fetchone()
             if row is None:
                 return None
