@@ -96,6 +96,10 @@ def test_cli_key_actions_are_audited(client: TestClient, settings: Settings) -> 
     assert main(args) == 0
     items = client.get("/v1/admin/audit", params={"action": "key.create"}).json()["items"]
     assert items[0]["key_name"] == "cli" and items[0]["details"]["name"] == "cam" and items[0]["details"]["expires"]
+    scoped = ["keys", "--data-dir", str(settings.data_dir), *url, "create", "--name", "team-cam"]
+    assert main([*scoped, "--collection", "team-a", "--collection", "team-b"]) == 0
+    items = client.get("/v1/admin/audit", params={"action": "key.create"}).json()["items"]
+    assert items[-1]["details"]["name"] == "team-cam" and items[-1]["details"]["collections"] == ["team-a", "team-b"]
 
 
 def test_security_headers_and_no_cors_by_default(client: TestClient) -> None:
