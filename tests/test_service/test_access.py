@@ -118,6 +118,10 @@ def test_cors_answers_only_configured_origins(make_settings: Callable[..., Setti
         assert r.headers["access-control-allow-origin"] == "https://console.example"
         r = c.options("/v1/verify", headers={**pre, "Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in r.headers
+        # A browser may read which request and which model answered.
+        r = c.get("/health", headers={"Origin": "https://console.example"})
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {"x-request-id", "x-dprime-model"} <= exposed and r.headers["x-dprime-model"] == "tiny-a"
 
 
 def test_405_lists_the_allowed_methods(client: TestClient) -> None:
