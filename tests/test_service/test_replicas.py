@@ -155,3 +155,33 @@ def test_three_replicas_act_as_one_service(
     for name, seconds in times.items():
         record_property(name, round(seconds, 3))
     logger.info("replica propagation: %s", {k: round(v, 3) for k, v in times.items()})
+
+
+def test_a_switch_is_refused_while_another_replica_leads_one(
+    pg_server: PgTestServer, make_settings: Callable[..., Settings]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from tests.test_service.conftest import ADMIN_KEY
+    from tests.test_service.test_models import wait_for
+
+    with pg_server.database() as url:
+        settings = make_settings(gallery_url=url)
+        other = open_stores(settings)  # another replica, leading a switch
+        release = other.try_lead_switch()
+        assert release is not None
+        try:
+            with TestClient(create_app(settings), headers={"X-API-Key": ADMIN_KEY}) as c:
+                r = c.post("/v1/admin/models/tiny-b/activate")
+                assert (r.status_code, r.json()["error"]["code"]) == (409, "model_switch_in_progress")
+                assert "another replica" in r.json()["error"]["message"]
+                release()
+                release = None
+                job = wait_for(c, c.post("/v1/admin/models/tiny-b/activate").json())
+                assert job["status"] == "succeeded" and c.get("/ready").json()["model_id"] == "tiny-b"
+                assert other.gallery.pinned_model() == "tiny-b"  # what the other replicas follow
+        finally:
+            if release is not None:
+                release()
+            other.close()
