@@ -154,7 +154,7 @@ def verify_latency(base: str, n: int) -> dict[str, float]:
 
 def search_latency(sizes: list[int], dim: int, queries: int) -> list[dict[str, Any]]:
     """ms per single-query search over n clustered unit vectors: faiss flat IP (the service) vs numpy top-k."""
-    from service.vector_index import VectorIndex
+    from service.vector_index import IndexParams, VectorIndex
 
     rng = np.random.default_rng(0)
     rows = []
@@ -162,7 +162,8 @@ def search_latency(sizes: list[int], dim: int, queries: int) -> list[dict[str, A
         centers = rng.normal(size=(max(n // 10, 1), dim)).astype(np.float32)
         vecs = centers[rng.integers(0, len(centers), n)] + 0.3 * rng.normal(size=(n, dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        index = VectorIndex(dim)
+        # Exact at every size: this compares the flat scan with numpy (bench/search.py measures HNSW).
+        index = VectorIndex(dim, IndexParams(exact_max=n, hnsw_m=32, hnsw_ef_construction=80, hnsw_ef_search=128))
         index.add(np.arange(n, dtype=np.int64), vecs)
         q = vecs[rng.integers(0, n, queries)] + 0.05 * rng.normal(size=(queries, dim)).astype(np.float32)
         q /= np.linalg.norm(q, axis=1, keepdims=True)

@@ -62,8 +62,10 @@ class ServerError(ApiError):
 CODES: dict[str, type[ApiError]] = {
     "unauthorized": AuthError,
     "forbidden": AuthError,
+    "collection_forbidden": AuthError,
     "too_many_failed_keys": AuthError,
     "unknown_identity": NotFoundError,
+    "unknown_collection": NotFoundError,
     "unknown_model": NotFoundError,
     "unknown_job": NotFoundError,
     "not_found": NotFoundError,

@@ -160,11 +160,18 @@ class DprimeClient:
         return self._post(VerifyResponse, "/v1/verify", files=files, data=data)
 
     def search(
-        self, image: Image, *, k: int = 5, operating_point: str | None = None, multiple_faces: str | None = None
+        self,
+        image: Image,
+        *,
+        k: int = 5,
+        operating_point: str | None = None,
+        multiple_faces: str | None = None,
+        collection: str | None = None,
     ) -> SearchResponse:
-        """POST /v1/search: the k closest enrolled identities and an open-set result (match / unknown / uncertain)."""
+        """POST /v1/search: the k closest enrolled identities (of one collection, else of every collection the key
+        reaches) and an open-set result (match / unknown / uncertain)."""
         files = {"image": _upload(image, "probe.jpg")}
-        data = _form(k=k, operating_point=operating_point, multiple_faces=multiple_faces)
+        data = _form(k=k, operating_point=operating_point, multiple_faces=multiple_faces, collection=collection)
         return self._post(SearchResponse, "/v1/search", files=files, data=data)
 
     # --- the gallery --------------------------------------------------------------------------------------
@@ -175,14 +182,16 @@ class DprimeClient:
         *,
         metadata: str | None = None,
         multiple_faces: str | None = None,
+        collection: str | None = None,
     ) -> EnrollResponse:
         """POST /v1/identities (admin): a new identity; each photo accepted or rejected with a reason.
 
         Args:
             metadata: a JSON object, as text, stored with the identity.
+            collection: the collection it joins (default: 'default').
         """
         files = [("images", _upload(img, f"image-{i}.jpg")) for i, img in enumerate(images)]
-        data = _form(name=name, metadata=metadata, multiple_faces=multiple_faces)
+        data = _form(name=name, metadata=metadata, multiple_faces=multiple_faces, collection=collection)
         return self._post(EnrollResponse, "/v1/identities", files=files, data=data)
 
     def add_faces(

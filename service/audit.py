@@ -19,6 +19,7 @@ AuditAction = Literal[
     "identity.enroll",
     "identity.add_faces",
     "identity.delete",
+    "collection.delete",
     "key.create",
     "key.revoke",
     "model.activate",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from facecore.decision_records import DecisionRecord, DecisionSet
 from facecore.manifest import ModelManifest
-from service.calibration_store import CalibrationStore
 from service.errors import ServiceError
+from service.repositories import CalibrationRepository
 
 
-def active_decision_set(manifest: ModelManifest, calibrations: CalibrationStore) -> DecisionSet:
+def active_decision_set(manifest: ModelManifest, calibrations: CalibrationRepository) -> DecisionSet:
     """The decision set serving this model: the adopted gallery calibration, else the manifest's."""
     adopted = calibrations.active(manifest.model_id)
     if adopted is not None:

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.audit import AuditAction, AuditLog
+from service.audit import AuditAction
 from service.errors import ServiceError
 from service.keys import Role, hash_key
+from service.repositories import AuditRepository
 from service.state import AppState
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (read or admin role)")
@@ -25,10 +26,31 @@ BOOTSTRAP_KEY_NAME = "bootstrap-admin"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's name (for logs and the audit trail) and its role."""
+    """Who is calling: the key's name (for logs and the audit trail), its role and the collections it may use."""
 
     name: str
     role: Role
+    collections: frozenset[str] | None = None  # None: every collection
+
+    def may_use(self, collection: str) -> bool:
+        """The key reaches this collection."""
+        return self.collections is None or collection in self.collections
+
+    def check(self, collection: str) -> None:
+        """Raise collection_forbidden unless the key reaches this collection."""
+        if not self.may_use(collection):
+            raise ServiceError(
+                "collection_forbidden",
+                f"this key may not use collection {collection!r}; it is limited to {sorted(self.collections or ())}",
+                {"collection": collection},
+            )
+
+    def scope(self, requested: str | None) -> list[str] | None:
+        """The collections a read may see: the one requested (checked), else all the key reaches (None: all)."""
+        if requested is not None:
+            self.check(requested)
+            return [requested]
+        return None if self.collections is None else sorted(self.collections)
 
 
 def get_state(request: Request) -> AppState:
@@ -73,7 +95,10 @@ def _principal(state: AppState, key: str) -> Principal | None:
     if admin is not None and hmac.compare_digest(hash_key(key), hash_key(admin.get_secret_value())):
         return Principal(name=BOOTSTRAP_KEY_NAME, role="admin")
     info = state.keys.lookup(key)
-    return Principal(name=info.name, role=info.role) if info else None
+    if info is None:
+        return None
+    scope = None if info.collections is None else frozenset(info.collections)
+    return Principal(name=info.name, role=info.role, collections=scope)
 
 
 def presented_key(
@@ -108,9 +133,10 @@ AdminKey = Annotated[Principal, Depends(require_admin)]
 class Auditor:
     """Records this request's actions in the audit trail, under the caller's key name and the request id."""
 
-    log: AuditLog
+    log: AuditRepository
     key_name: str
     request_id: str | None
+    principal: Principal
 
     def record(
         self, action: AuditAction, target: str | None, outcome: str = "ok", details: dict[str, Any] | None = None
@@ -121,7 +147,7 @@ class Auditor:
 
 def admin_auditor(request: Request, state: StateDep, principal: AdminKey) -> Auditor:
     """An admin key, and the auditor of what it does."""
-    return Auditor(state.audit, principal.name, getattr(request.state, "request_id", None))
+    return Auditor(state.audit, principal.name, getattr(request.state, "request_id", None), principal)
 
 
 AuditedAdmin = Annotated[Auditor, Depends(admin_auditor)]

@@ -1,14 +1,16 @@
-"""The gallery: the SQLite store plus the faiss projection of the active model's embeddings.
+"""The gallery: the store (SQLite or PostgreSQL) plus the in-process projection of the active model's embeddings.
 
-Writes go to SQLite first (committed), then to the index. Enrollment holds the switch lock shared and a
-model switch holds it exclusively for its final catch-up, so no face can be embedded by the old model
-and miss the new model's index.
+Writes go to the store first (committed), then to the index. Over PostgreSQL other replicas write too: their
+committed changes are read back in order (``follow``) and applied to this process's index. Enrollment holds
+the switch lock shared and a model switch holds it exclusively for its final catch-up, so no face can be
+embedded by the old model and miss the new model's index.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +21,12 @@ from facepipe.decode import decode_image, encode_jpeg, encode_png
 from facepipe.detection import Detection
 from service.config import Settings
 from service.errors import ServiceError
-from service.gallery_store import GalleryStore, IdentityRow, NewFace, StoredChip, VectorSet
+from service.gallery_records import DEFAULT_COLLECTION, GalleryRepository, IdentityRow, NewFace, StoredChip, VectorSet
 from service.metrics import Metrics
 from service.pipeline import EmbeddedFace, FacePipeline
 from service.runtime import ModelRuntime
 from service.rwlock import ReadWriteLock
-from service.vector_index import VectorIndex
+from service.vector_index import CollectionIndex, IndexParams
 
 logger = logging.getLogger(__name__)
 
@@ -49,21 +51,40 @@ class FaceHit:
 class Gallery:
     """Identities and faces, durable in SQLite and searchable in memory."""
 
-    def __init__(self, store: GalleryStore, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, store: GalleryRepository, settings: Settings, metrics: Metrics, shared: bool = False) -> None:
         self.store = store
+        # Other processes write to the same store (PostgreSQL): this one follows their changes and model switches.
+        self.shared = shared
         self.settings = settings
         self.metrics = metrics
-        self.index: VectorIndex | None = None
+        self.index: CollectionIndex | None = None
         self.model_id: str | None = None
         self.switch_lock = ReadWriteLock()
+        self.index_params = IndexParams(
+            exact_max=settings.exact_search_max_faces,
+            hnsw_m=settings.hnsw_m,
+            hnsw_ef_construction=settings.hnsw_ef_construction,
+            hnsw_ef_search=settings.hnsw_ef_search,
+        )
+        # The newest change of the shared store that this process's index reflects.
+        self.seen_change = 0
+        # Faces another replica enrolled that have no vector of this process's model yet (it enrolled them just
+        # before following a switch, and embeds them when it does): face id -> collection, retried at each poll.
+        self._pending: dict[int, str] = {}
+        self._follow_lock = threading.Lock()
 
     # --- start-up and model switches ---------------------------------------------------------------------
     def attach(self, runtime: ModelRuntime, pipeline: FacePipeline, progress: Progress | None = None) -> None:
         """Serve runtime's model: embed any face it lacks from its chip, rebuild the index, pin the model."""
         self.reembed_missing(runtime, pipeline, progress)
-        index = self.build_index(runtime)
-        self.index, self.model_id = index, runtime.model_id
-        self.store.pin_model(runtime.model_id)
+        with self._follow_lock:
+            # Read the change number first: changes committed while the index builds are applied again, harmlessly.
+            seen = self.store.last_change()
+            index = self.build_index(runtime)
+            self.index, self.model_id, self.seen_change = index, runtime.model_id, seen
+            self._pending = {}
+        if self.store.pinned_model() != runtime.model_id:
+            self.store.pin_model(runtime.model_id)
         self.metrics.gallery_faces.set(index.size)
 
     def reembed_missing(self, runtime: ModelRuntime, pipeline: FacePipeline, progress: Progress | None = None) -> int:
@@ -84,18 +105,51 @@ class Gallery:
             mus, kappas = pipeline.embed_chips([self._decode_chip(c) for c in chips], runtime)
             self.store.put_embeddings(runtime.model_id, [c.face_id for c in chips], mus, kappas)
             done += len(chips)
+            self.metrics.reembedded.inc(len(chips))
             if progress is not None:
                 progress(done, missing)
         if done:
             logger.info("re-embedded %d gallery face(s) with model %s", done, runtime.model_id)
         return done
 
-    def build_index(self, runtime: ModelRuntime) -> VectorIndex:
+    def build_index(self, runtime: ModelRuntime) -> CollectionIndex:
         """A fresh index of runtime's embeddings from the store."""
         vs = self.store.vectors(runtime.model_id, runtime.dim)
-        index = VectorIndex(runtime.dim)
-        index.add(vs.face_ids, vs.vectors)
-        return index
+        assert vs.collections is not None
+        return CollectionIndex.build(runtime.dim, self.index_params, vs.face_ids, vs.vectors, vs.collections)
+
+    def follow(self) -> int:
+        """Apply the changes other processes committed since the last call; returns how many were applied."""
+        with self._follow_lock:
+            index, model_id = self.index, self.model_id
+            if index is None or model_id is None:
+                return 0
+            changes = self.store.changes_after(self.seen_change)
+            for change in changes:
+                if change.op == "add":
+                    self._pending.update(dict.fromkeys(change.face_ids, change.collection))
+                else:
+                    index.remove(change.face_ids, change.collection)
+                    for face_id in change.face_ids:
+                        self._pending.pop(face_id, None)
+                self.seen_change = change.seq
+            if self._pending:
+                self._index_pending(index, model_id)
+        if changes:
+            self.metrics.gallery_faces.set(index.size)
+        return len(changes)
+
+    def _index_pending(self, index: CollectionIndex, model_id: str) -> None:
+        vs = self.store.vectors_of_faces(model_id, index.dim, list(self._pending))
+        assert vs.collections is not None
+        for collection in set(vs.collections.tolist()):
+            mask = vs.collections == collection
+            index.add(str(collection), vs.face_ids[mask], vs.vectors[mask])
+        for face_id in vs.face_ids.tolist():
+            self._pending.pop(int(face_id), None)
+        if self._pending:  # still without a vector of this model: gone, or waiting for their replica to embed them
+            alive = self.store.face_owners(list(self._pending))
+            self._pending = {f: c for f, c in self._pending.items() if f in alive}
 
     @staticmethod
     def _decode_chip(chip: StoredChip) -> FaceChip:
@@ -129,28 +183,36 @@ class Gallery:
         )
 
     def enroll(
-        self, name: str, metadata: dict[str, Any], faces: list[EmbeddedFace], runtime: ModelRuntime
+        self,
+        name: str,
+        metadata: dict[str, Any],
+        faces: list[EmbeddedFace],
+        runtime: ModelRuntime,
+        collection: str = DEFAULT_COLLECTION,
     ) -> tuple[IdentityRow, list[int]]:
-        """Store a new identity with its faces (committed), then index them."""
-        self._check_model(runtime)
-        row, face_ids = self.store.create_identity(name, metadata, [self._new_face(f) for f in faces], runtime.model_id)
-        self._index_faces(face_ids, faces)
+        """Store a new identity with its faces in a collection (committed), then index them."""
+        self._check_writable(runtime)
+        row, face_ids = self.store.create_identity(
+            name, metadata, [self._new_face(f) for f in faces], runtime.model_id, collection
+        )
+        self._index_faces(collection, face_ids, faces)
         return row, face_ids
 
     def add_faces(self, identity_id: str, faces: list[EmbeddedFace], runtime: ModelRuntime) -> list[int]:
         """Store more faces of an existing identity (committed), then index them."""
-        self._check_model(runtime)
+        self._check_writable(runtime)
+        row = self.store.get_identity(identity_id)
         face_ids = self.store.add_faces(identity_id, [self._new_face(f) for f in faces], runtime.model_id)
-        if face_ids is None:
+        if face_ids is None or row is None:
             raise ServiceError("unknown_identity", f"no identity {identity_id!r}", {"identity_id": identity_id})
-        self._index_faces(face_ids, faces)
+        self._index_faces(row.collection, face_ids, faces)
         return face_ids
 
-    def _index_faces(self, face_ids: list[int], faces: list[EmbeddedFace]) -> None:
+    def _index_faces(self, collection: str, face_ids: list[int], faces: list[EmbeddedFace]) -> None:
         if self.index is None:
             return
         vectors = np.stack([f.mu for f in faces]).astype(np.float32)
-        self.index.add(np.asarray(face_ids, dtype=np.int64), vectors)
+        self.index.add(collection, np.asarray(face_ids, dtype=np.int64), vectors)
         self.metrics.gallery_faces.set(self.index.size)
 
     def _check_model(self, runtime: ModelRuntime) -> None:
@@ -158,6 +220,16 @@ class Gallery:
             raise ServiceError(
                 "model_switch_in_progress",
                 "the gallery is switching models; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+
+    def _check_writable(self, runtime: ModelRuntime) -> None:
+        """Refuse to store faces embedded by a model the shared gallery has just left (this replica follows soon)."""
+        self._check_model(runtime)
+        if self.shared and self.store.pinned_model() not in (None, runtime.model_id):
+            raise ServiceError(
+                "model_switch_in_progress",
+                "another replica switched the gallery's model; this one follows within a second, retry shortly",
                 headers={"Retry-After": "1"},
             )
 
@@ -171,9 +243,22 @@ class Gallery:
             self.metrics.gallery_faces.set(self.index.size)
         return len(face_ids)
 
+    def delete_collection(self, collection: str) -> tuple[int, int]:
+        """Delete every identity of a collection with its faces, chips and vectors; returns (identities, faces)."""
+        n_ids, face_ids = self.store.delete_collection(collection)
+        if n_ids == 0:
+            raise ServiceError("unknown_collection", f"no collection {collection!r}", {"collection": collection})
+        if self.index is not None:
+            self.index.remove(face_ids, collection)
+            self.metrics.gallery_faces.set(self.index.size)
+        return n_ids, len(face_ids)
+
     # --- queries -----------------------------------------------------------------------------------------
-    def search(self, mu: np.ndarray, k: int, runtime: ModelRuntime) -> list[FaceHit]:
-        """Top-k identities by their best face's cosine to mu (embedded by runtime's model).
+    def search(
+        self, mu: np.ndarray, k: int, runtime: ModelRuntime, collections: Collection[str] | None = None
+    ) -> list[FaceHit]:
+        """Top-k identities of the given collections (None: all) by their best face's cosine to mu (embedded by
+        runtime's model).
 
         Raises:
             ServiceError: ``model_switch_in_progress`` when the gallery moved to another model after mu was
@@ -185,8 +270,7 @@ class Gallery:
             if index is None or index.size == 0:
                 return []
             # Fetch more faces than identities wanted: one identity may hold several of the nearest faces.
-            scores, ids = index.search(mu[None, :].astype(np.float32), k * 4 + 8)
-        pairs = [(float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+            pairs = index.search(mu.astype(np.float32), k * 4 + 8, collections)
         owners = self.store.face_owners([i for _, i in pairs])
         best: dict[str, FaceHit] = {}
         for score, face_id in pairs:

@@ -24,13 +24,15 @@ from facecore.manifest import ModelManifest
 from facecore.registry import ModelRegistry
 from service.calibration_store import CalibrationStore
 from service.decisions import active_decision_set, decision_rule
+from service.gallery_records import GalleryRepository
 from service.gallery_store import GalleryStore
+from service.repositories import CalibrationRepository
 from service.schemas import AdoptResult, GalleryReport, GallerySample
 
 logger = logging.getLogger(__name__)
 
 
-def gallery_pairs(store: GalleryStore, model_id: str, dim: int) -> tuple[LabelledScores, np.ndarray, np.ndarray]:
+def gallery_pairs(store: GalleryRepository, model_id: str, dim: int) -> tuple[LabelledScores, np.ndarray, np.ndarray]:
     """All pairs of the enrolled faces under one model, with each face's direction and person."""
     vectors, owners = store.labelled_vectors(model_id, dim)
     _, person = np.unique(owners, return_inverse=True)
@@ -48,9 +50,9 @@ def _sample(pairs: LabelledScores, n_faces: int) -> GallerySample:
 
 
 def measure(
-    store: GalleryStore,
+    store: GalleryRepository,
     manifest: ModelManifest,
-    calibrations: CalibrationStore,
+    calibrations: CalibrationRepository,
     rule_name: str | None = None,
     n_boot: int = 200,
 ) -> GalleryReport:
@@ -72,7 +74,7 @@ def measure(
 
 
 def fit_gallery(
-    store: GalleryStore, manifest: ModelManifest, base: DecisionSet, rule_name: str | None, n_boot: int
+    store: GalleryRepository, manifest: ModelManifest, base: DecisionSet, rule_name: str | None, n_boot: int
 ) -> tuple[DecisionSet, str]:
     """A decision set refitted on the gallery with the base rule's targets (raises CalibrationError if it cannot)."""
     base_rule = decision_rule(base, rule_name)
@@ -111,9 +113,9 @@ def fit_gallery(
 
 
 def adopt(
-    store: GalleryStore,
+    store: GalleryRepository,
     manifest: ModelManifest,
-    calibrations: CalibrationStore,
+    calibrations: CalibrationRepository,
     rule_name: str | None = None,
     n_boot: int = 200,
 ) -> AdoptResult:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,96 +23,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from service.gallery_records import (
+    DEFAULT_COLLECTION,
+    CollectionRow,
+    FaceRow,
+    GalleryChange,
+    IdentityRow,
+    NewFace,
+    StoredChip,
+    VectorSet,
+)
+from service.gallery_url import GalleryLocation
+from service.schema import upgrade_schema
 from service.sqlite_conn import ThreadLocalSQLite, online_backup
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS identities (
-    rowid INTEGER PRIMARY KEY,
-    id TEXT UNIQUE NOT NULL,
-    name TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS faces (
-    id INTEGER PRIMARY KEY,
-    identity_rowid INTEGER NOT NULL REFERENCES identities(rowid) ON DELETE CASCADE,
-    created TEXT NOT NULL,
-    det_score REAL,
-    chip BLOB,
-    chip_format TEXT,
-    chip_box TEXT,
-    chip_landmarks TEXT,
-    chip_scale REAL
-);
-CREATE INDEX IF NOT EXISTS faces_identity ON faces(identity_rowid);
-CREATE TABLE IF NOT EXISTS embeddings (
-    face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
-    model_id TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    kappa REAL NOT NULL,
-    PRIMARY KEY (face_id, model_id)
-);
-CREATE INDEX IF NOT EXISTS embeddings_model ON embeddings(model_id);
-"""
-
-
-@dataclass(frozen=True)
-class NewFace:
-    """A face to store: unit direction mu (D,), kappa, and optionally its chip for re-embedding."""
-
-    mu: npt.NDArray[np.float32]
-    kappa: float
-    det_score: float | None
-    chip: bytes | None = None
-    chip_format: str | None = None
-    chip_box: list[float] | None = None
-    chip_landmarks: list[list[float]] | None = None
-    chip_scale: float | None = None
-
-
-@dataclass(frozen=True)
-class FaceRow:
-    """A stored face (without its chip bytes)."""
-
-    face_id: int
-    created: str
-    det_score: float | None
-    kappa: float | None
-    has_chip: bool
-
-
-@dataclass(frozen=True)
-class IdentityRow:
-    """A stored identity with its faces."""
-
-    rowid: int
-    identity_id: str
-    name: str
-    metadata: dict[str, Any]
-    created: str
-    faces: list[FaceRow]
-
-
-@dataclass(frozen=True)
-class StoredChip:
-    """A face chip as stored, for re-embedding."""
-
-    face_id: int
-    data: bytes
-    fmt: str
-    box: list[float]
-    landmarks: list[list[float]]
-    scale: float
-
-
-@dataclass(frozen=True)
-class VectorSet:
-    """Embeddings of one model: face ids (N,), unit vectors (N, D) float32, kappas (N,)."""
-
-    face_ids: npt.NDArray[np.int64]
-    vectors: npt.NDArray[np.float32]
-    kappas: npt.NDArray[np.float64]
+__all__ = ["FaceRow", "GalleryStore", "IdentityRow", "NewFace", "StoredChip", "VectorSet"]
 
 
 def _now() -> str:
@@ -129,7 +53,7 @@ class GalleryStore:
         self._db = ThreadLocalSQLite(
             self.path, ("synchronous=FULL", "foreign_keys=ON", "secure_delete=ON"), {"casefold": str.casefold}
         )
-        self._conn().executescript(_SCHEMA)
+        upgrade_schema(GalleryLocation(backend="sqlite", url=f"sqlite:///{self.path}", sqlite_path=self.path))
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.get()
@@ -167,15 +91,20 @@ class GalleryStore:
 
     # --- identities -------------------------------------------------------------------------------------
     def create_identity(
-        self, name: str, metadata: dict[str, Any], faces: Sequence[NewFace], model_id: str
+        self,
+        name: str,
+        metadata: dict[str, Any],
+        faces: Sequence[NewFace],
+        model_id: str,
+        collection: str = DEFAULT_COLLECTION,
     ) -> tuple[IdentityRow, list[int]]:
         """Insert an identity and its faces and embeddings in one transaction."""
         identity_id = uuid.uuid4().hex
         created = _now()
         with self._tx() as conn:
             cur = conn.execute(
-                "INSERT INTO identities (id, name, metadata, created) VALUES (?, ?, ?, ?)",
-                (identity_id, name, json.dumps(metadata), created),
+                "INSERT INTO identities (id, name, metadata, created, collection) VALUES (?, ?, ?, ?, ?)",
+                (identity_id, name, json.dumps(metadata), created, collection),
             )
             rowid = int(cur.lastrowid or 0)
             face_ids = self._insert_faces(conn, rowid, faces, model_id)
@@ -224,7 +153,7 @@ class GalleryStore:
         """An identity with its faces (kappa from model_id's embeddings when given)."""
         conn = self._conn()
         row = conn.execute(
-            "SELECT rowid, id, name, metadata, created FROM identities WHERE id = ?", (identity_id,)
+            "SELECT rowid, id, name, metadata, created, collection FROM identities WHERE id = ?", (identity_id,)
         ).fetchone()
         if row is None:
             return None
@@ -247,15 +176,26 @@ class GalleryStore:
             metadata=json.loads(row[3]),
             created=str(row[4]),
             faces=faces,
+            collection=str(row[5]),
         )
 
     def list_identities(
-        self, limit: int, after_rowid: int = 0, model_id: str | None = None, name_contains: str | None = None
+        self,
+        limit: int,
+        after_rowid: int = 0,
+        model_id: str | None = None,
+        name_contains: str | None = None,
+        collections: Collection[str] | None = None,
     ) -> list[IdentityRow]:
-        """Identities in creation order after a cursor, optionally only those whose name contains a text."""
+        """Identities in creation order after a cursor, optionally only those whose name contains a text and only
+        those of some collections."""
         conn = self._conn()
-        sql = "SELECT rowid, id, name, metadata, created FROM identities WHERE rowid > ?"
+        sql = "SELECT rowid, id, name, metadata, created, collection FROM identities WHERE rowid > ?"
         args: list[Any] = [after_rowid]
+        if collections is not None:
+            names = sorted(collections)
+            sql += f" AND collection IN ({','.join('?' * len(names))})" if names else " AND 0"
+            args.extend(names)
         if name_contains:
             # casefold, not SQLite's lower(): that one folds ASCII only, and names are not ASCII only.
             sql += " AND instr(casefold(name), ?) > 0"
@@ -274,6 +214,44 @@ class GalleryStore:
         self._db.checkpoint_truncate()
         return face_ids
 
+    def delete_collection(self, collection: str) -> tuple[int, list[int]]:
+        """Delete every identity of a collection with its faces, chips and embeddings (erased like one identity);
+        returns (identities, face ids) deleted."""
+        with self._tx() as conn:
+            n_ids = int(
+                conn.execute("SELECT COUNT(*) FROM identities WHERE collection = ?", (collection,)).fetchone()[0]
+            )
+            face_ids = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT f.id FROM faces f JOIN identities i ON i.rowid = f.identity_rowid WHERE i.collection = ?",
+                    (collection,),
+                )
+            ]
+            conn.execute("DELETE FROM identities WHERE collection = ?", (collection,))
+        self._db.checkpoint_truncate()
+        return n_ids, face_ids
+
+    def collections(self) -> list[CollectionRow]:
+        """Every collection that holds an identity, by name."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT i.collection, COUNT(DISTINCT i.rowid), COUNT(f.id) FROM identities i "
+                "LEFT JOIN faces f ON f.identity_rowid = i.rowid GROUP BY i.collection ORDER BY i.collection"
+            )
+            .fetchall()
+        )
+        return [CollectionRow(name=str(r[0]), identities=int(r[1]), faces=int(r[2])) for r in rows]
+
+    def changes_after(self, seq: int) -> list[GalleryChange]:
+        """None: a SQLite gallery has one process, which applies its own changes."""
+        return []
+
+    def last_change(self) -> int:
+        """Always 0 (see changes_after)."""
+        return 0
+
     def counts(self) -> tuple[int, int]:
         """(identities, faces)."""
         conn = self._conn()
@@ -283,20 +261,39 @@ class GalleryStore:
 
     # --- embeddings -------------------------------------------------------------------------------------
     def vectors(self, model_id: str, dim: int, identity_id: str | None = None) -> VectorSet:
-        """Every embedding of one model (optionally of one identity's faces)."""
-        sql = "SELECT e.face_id, e.vector, e.kappa FROM embeddings e"
+        """Every embedding of one model (optionally of one identity's faces), with each face's collection."""
+        sql = (
+            "SELECT e.face_id, e.vector, e.kappa, i.collection FROM embeddings e JOIN faces f ON f.id = e.face_id "
+            "JOIN identities i ON i.rowid = f.identity_rowid WHERE e.model_id = ?"
+        )
         args: tuple[Any, ...] = (model_id,)
         if identity_id is not None:
-            sql += " JOIN faces f ON f.id = e.face_id JOIN identities i ON i.rowid = f.identity_rowid"
-            sql += " WHERE e.model_id = ? AND i.id = ?"
+            sql += " AND i.id = ?"
             args = (model_id, identity_id)
-        else:
-            sql += " WHERE e.model_id = ?"
-        rows = self._conn().execute(sql + " ORDER BY e.face_id", args).fetchall()
+        return self._vector_set(self._conn().execute(sql + " ORDER BY e.face_id", args).fetchall(), dim)
+
+    def vectors_of_faces(self, model_id: str, dim: int, face_ids: Sequence[int]) -> VectorSet:
+        """One model's embeddings of the given faces (those that still exist)."""
+        marks = ",".join("?" * len(face_ids))
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT e.face_id, e.vector, e.kappa, i.collection FROM embeddings e JOIN faces f ON f.id = e.face_id "
+                f"JOIN identities i ON i.rowid = f.identity_rowid WHERE e.model_id = ? AND e.face_id IN ({marks}) "
+                "ORDER BY e.face_id",
+                (model_id, *[int(x) for x in face_ids]),
+            )
+            .fetchall()
+        )
+        return self._vector_set(rows, dim)
+
+    @staticmethod
+    def _vector_set(rows: list[Any], dim: int) -> VectorSet:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         kappas = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
-        return VectorSet(face_ids=ids, vectors=vecs.copy(), kappas=kappas)
+        collections = np.array([r[3] for r in rows], dtype=np.str_)
+        return VectorSet(face_ids=ids, vectors=vecs.copy(), kappas=kappas, collections=collections)
 
     def chips_missing(self, model_id: str, limit: int) -> list[StoredChip]:
         """Up to ``limit`` stored chips of faces that have no embedding for model_id yet."""

@@ -9,15 +9,17 @@ on how much of a guessed key was right.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from service.sqlite_conn import ThreadLocalSQLite
 
@@ -36,7 +38,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 """
 # Columns added after the first release; added in place to an older keys file.
-_ADDED_COLUMNS = {"expires": "TEXT", "last_used": "TEXT"}
+_ADDED_COLUMNS = {"expires": "TEXT", "last_used": "TEXT", "collections": "TEXT"}
+KEY_COLUMNS = "id, name, role, created, revoked, expires, last_used, collections"
 
 
 def hash_key(key: str) -> str:
@@ -64,10 +67,68 @@ class KeyInfo:
     revoked: str | None
     expires: str | None = None
     last_used: str | None = None
+    collections: tuple[str, ...] | None = None  # None: every collection
 
     def expired(self, at: datetime | None = None) -> bool:
         """The key's expiry has passed."""
         return self.expires is not None and datetime.fromisoformat(self.expires) <= (at or _now())
+
+
+def key_info(row: tuple[Any, ...]) -> KeyInfo:
+    """A KeyInfo from a row of the columns in KEY_COLUMNS (collections stored as a JSON list, or NULL)."""
+    key_id, name, role, created, revoked, expires, last_used, collections = row
+    return KeyInfo(
+        key_id=key_id,
+        name=name,
+        role=role,
+        created=created,
+        revoked=revoked,
+        expires=expires,
+        last_used=last_used,
+        collections=None if collections is None else tuple(json.loads(collections)),
+    )
+
+
+def new_key(name: str, role: Role, expires: datetime | None, collections: Sequence[str] | None) -> tuple[KeyInfo, str]:
+    """A fresh key and its facts, checked (the caller stores the info with hash_key of the plaintext)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    if expires is not None and expires.tzinfo is None:
+        raise ValueError(f"expiry {expires.isoformat()} has no time zone; give one, e.g. +00:00")
+    info = KeyInfo(
+        key_id=uuid.uuid4().hex[:12],
+        name=name,
+        role=role,
+        created=_now().isoformat(),
+        revoked=None,
+        expires=expires.astimezone(UTC).isoformat() if expires else None,
+        collections=None if collections is None else tuple(sorted(set(collections))),
+    )
+    return info, generate_key()
+
+
+def collections_json(info: KeyInfo) -> str | None:
+    """How a key's collections are stored."""
+    return None if info.collections is None else json.dumps(list(info.collections))
+
+
+class TouchThrottle:
+    """Says when a key's last-used time is due to be written again (at most once per interval per key)."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._touched: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key_id: str) -> bool:
+        """True (and remembered) when key_id was not touched within the interval."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._touched.get(key_id)
+            if last is not None and now - last < self.interval_s:
+                return False
+            self._touched[key_id] = now
+        return True
 
 
 class KeyStore:
@@ -86,31 +147,21 @@ class KeyStore:
         for column, kind in _ADDED_COLUMNS.items():
             if column not in have:
                 conn.execute(f"ALTER TABLE api_keys ADD COLUMN {column} {kind}")
-        self._touch_interval_s = touch_interval_s
-        self._touched: dict[str, float] = {}
-        self._touch_lock = threading.Lock()
+        self._throttle = TouchThrottle(touch_interval_s)
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.get()
 
-    def create(self, name: str, role: Role, expires: datetime | None = None) -> tuple[KeyInfo, str]:
-        """Create a key (optionally expiring); returns its info and the plaintext, which is never stored."""
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {ROLES}, got {role!r}")
-        if expires is not None and expires.tzinfo is None:
-            raise ValueError(f"expiry {expires.isoformat()} has no time zone; give one, e.g. +00:00")
-        key = generate_key()
-        info = KeyInfo(
-            key_id=uuid.uuid4().hex[:12],
-            name=name,
-            role=role,
-            created=_now().isoformat(),
-            revoked=None,
-            expires=expires.astimezone(UTC).isoformat() if expires else None,
-        )
+    def create(
+        self, name: str, role: Role, expires: datetime | None = None, collections: Sequence[str] | None = None
+    ) -> tuple[KeyInfo, str]:
+        """Create a key (optionally expiring, optionally limited to some collections); returns its info and the
+        plaintext, which is never stored."""
+        info, key = new_key(name, role, expires, collections)
         self._conn().execute(
-            "INSERT INTO api_keys (id, name, role, key_sha256, created, expires) VALUES (?, ?, ?, ?, ?, ?)",
-            (info.key_id, name, role, hash_key(key), info.created, info.expires),
+            "INSERT INTO api_keys (id, name, role, key_sha256, created, expires, collections) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (info.key_id, name, role, hash_key(key), info.created, info.expires, collections_json(info)),
         )
         return info, key
 
@@ -123,27 +174,22 @@ class KeyStore:
 
     def list(self) -> list[KeyInfo]:
         """Every key, newest first."""
-        rows = (
-            self._conn()
-            .execute("SELECT id, name, role, created, revoked, expires, last_used FROM api_keys ORDER BY created DESC")
-            .fetchall()
-        )
-        return [KeyInfo(*r) for r in rows]
+        rows = self._conn().execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created DESC").fetchall()
+        return [key_info(r) for r in rows]
 
     def lookup(self, key: str) -> KeyInfo | None:
         """The live key matching a presented one (None if unknown, revoked or expired); records its use."""
         row = (
             self._conn()
             .execute(
-                "SELECT id, name, role, created, revoked, expires, last_used FROM api_keys "
-                "WHERE key_sha256 = ? AND revoked IS NULL",
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_sha256 = ? AND revoked IS NULL",
                 (hash_key(key),),
             )
             .fetchone()
         )
         if row is None:
             return None
-        info = KeyInfo(*row)
+        info = key_info(row)
         if info.expired():
             return None
         self._touch(info.key_id)
@@ -155,12 +201,8 @@ class KeyStore:
         return info.role if info else None
 
     def _touch(self, key_id: str) -> None:
-        now = time.monotonic()
-        with self._touch_lock:
-            last = self._touched.get(key_id)
-            if last is not None and now - last < self._touch_interval_s:
-                return
-            self._touched[key_id] = now
+        if not self._throttle.due(key_id):
+            return
         self._conn().execute("UPDATE api_keys SET last_used = ? WHERE id = ?", (_now().isoformat(), key_id))
 
     def close(self) -> None:

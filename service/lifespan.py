@@ -12,17 +12,15 @@ from fastapi import FastAPI
 from facecore.registry import ModelRegistry
 from facepipe.detectors import create_detector
 from service.admission import Admission
-from service.audit import AuditLog
 from service.auth_limiter import FailedAuthLimiter
-from service.calibration_store import CalibrationStore
 from service.config import Settings
 from service.data_lock import DataDirLock
 from service.detector_choice import choose_detector
 from service.gallery import Gallery
-from service.gallery_store import GalleryStore
-from service.keys import KeyStore
 from service.metrics import Metrics
 from service.pipeline import FacePipeline
+from service.replica_follower import ReplicaFollower
+from service.repositories import Stores, open_stores
 from service.runtime import ModelRuntime, resolve_providers
 from service.state import AppState
 from service.switcher import ModelSwitcher
@@ -32,36 +30,51 @@ logger = logging.getLogger(__name__)
 
 def build_state(settings: Settings, admission: Admission | None = None) -> AppState:
     """Load everything the routes need; raises (and so stops start-up) on a broken model or detector."""
+    # One process per SQLite gallery; a PostgreSQL gallery is meant for several, which follow each other's changes.
     lock = DataDirLock(settings.data_dir, "starting another service on it")
-    lock.acquire()
+    if settings.gallery_location.backend == "sqlite":
+        lock.acquire()
     try:
-        return _build_state(settings, admission, lock)
+        stores = open_stores(settings)
     except BaseException:
         lock.release()
         raise
+    try:
+        state = _build_state(settings, admission, lock, stores)
+    except BaseException:
+        stores.close()
+        lock.release()
+        raise
+    if stores.shared and state.ready:
+        state.follower = ReplicaFollower(state)
+        state.follower.start()
+    return state
 
 
-def _build_state(settings: Settings, admission: Admission | None, lock: DataDirLock) -> AppState:
+def _build_state(settings: Settings, admission: Admission | None, lock: DataDirLock, stores: Stores) -> AppState:
     metrics = Metrics()
     registry = ModelRegistry(settings.models_dir)
-    model_id = settings.model_id or registry.active_id()
+    # Replicas over one database serve the model it is pinned to (another replica may have switched it).
+    pinned = stores.gallery.pinned_model() if stores.shared else None
+    model_id = settings.model_id or pinned or registry.active_id()
     manifest = registry.load(model_id, verify_checksum=False) if model_id is not None else None
     spec, detector_in_use, overridden = choose_detector(settings, manifest)
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if "cuda" in resolve_providers(settings) else None
     detector = create_detector(spec, providers=providers, intra_op_threads=settings.intra_op_threads)
     pipeline = FacePipeline(detector, settings, metrics)
-    gallery = Gallery(GalleryStore(settings.gallery_path), settings, metrics)
+    gallery = Gallery(stores.gallery, settings, metrics, shared=stores.shared)
     state = AppState(
         settings=settings,
         metrics=metrics,
         registry=registry,
-        keys=KeyStore(settings.keys_path, settings.key_touch_interval_s),
-        audit=AuditLog(settings.audit_path),
+        keys=stores.keys,
+        audit=stores.audit,
         auth_limiter=FailedAuthLimiter(settings.auth_max_failures, settings.auth_failure_window_s),
         admission=admission or Admission(settings.max_in_flight),
         pipeline=pipeline,
         gallery=gallery,
-        calibrations=CalibrationStore(settings.calibrations_path),
+        calibrations=stores.calibrations,
+        stores=stores,
         detector_in_use=detector_in_use,
         detector_overridden=overridden,
         data_lock=lock,
@@ -92,15 +105,14 @@ def _build_state(settings: Settings, admission: Admission | None, lock: DataDirL
 
 
 def close_state(state: AppState) -> None:
-    """Stop engines and close databases."""
+    """Stop following other replicas, stop engines and close databases."""
+    if state.follower is not None:
+        state.follower.stop()
     for runtime in (state.runtime, state.previous_runtime):
         if runtime is not None:
             runtime.close()
-    state.gallery.store.close()
-    state.keys.close()
-    state.audit.close()
+    state.stores.close()
     state.data_lock.release()
-    state.calibrations.close()
 
 
 def make_lifespan(settings: Settings, admission: Admission):  # type: ignore[no-untyped-def]

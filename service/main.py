@@ -15,6 +15,7 @@ from service.routes import (
     apidocs,
     audit,
     calibration,
+    collections,
     console,
     embed,
     health,
@@ -47,7 +48,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.expose_docs else None,
     )
     register_exception_handlers(app)
-    for module in (health, keys, embed, verify, search, identities, models, model_report, calibration, audit):
+    for module in (
+        health,
+        keys,
+        embed,
+        verify,
+        search,
+        identities,
+        collections,
+        models,
+        model_report,
+        calibration,
+        audit,
+    ):
         app.include_router(module.router)
     if settings.expose_docs and app.openapi_url:
         apidocs.install(app, app.openapi_url)
@@ -76,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origin_list,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-Id"],
-            expose_headers=["X-Request-Id", "Retry-After"],
+            expose_headers=["X-Request-Id", "Retry-After", "X-Dprime-Model"],
         )
     app.add_middleware(RequestMiddleware, state_of=state_of)
     return app

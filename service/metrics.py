@@ -48,6 +48,10 @@ class Metrics:
         self.score = Histogram("dprime_verify_cosine", "Cosine of verified pairs", buckets=_UNCONFIGURED, registry=r)
         self.model_info = Gauge("dprime_model_active", "1 for the active model", ["model_id"], registry=r)
         self.gallery_faces = Gauge("dprime_gallery_faces", "Faces in the search index", registry=r)
+        # Over a shared gallery only the replica leading a switch should count the whole gallery here.
+        self.reembedded = Counter(
+            "dprime_gallery_reembedded_faces", "Gallery faces this process embedded with a new model", registry=r
+        )
         self.rejected = Counter("dprime_rejected_total", "Requests refused with an error code", ["code"], registry=r)
         self.in_flight = Gauge("dprime_requests_in_flight", "Requests admitted and not yet answered", registry=r)
         self.shed = Gauge("dprime_requests_shed", "Requests refused at capacity since start (503)", registry=r)

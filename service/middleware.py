@@ -54,6 +54,10 @@ def _with_security_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> 
     return out
 
 
+# The response header naming the model that served the request.
+MODEL_HEADER = b"x-dprime-model"
+
+
 class RequestMiddleware:
     """Pure ASGI middleware (cheaper than BaseHTTPMiddleware on the hot path); the outermost layer."""
 
@@ -79,6 +83,11 @@ class RequestMiddleware:
                 status["code"] = message["status"]
                 status["started"] = 1
                 extra = [(b"x-request-id", request_id.encode())]
+                # Which model answered: behind a proxy over several replicas, during a switch, this tells them apart.
+                state = self._state_of()
+                runtime = state.runtime if state is not None else None
+                if runtime is not None:
+                    extra.append((MODEL_HEADER, runtime.model_id.encode("latin-1", "replace")))
                 message["headers"] = _with_security_headers(scope, [*message.get("headers", []), *extra])
             await send(message)
 

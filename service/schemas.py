@@ -136,6 +136,29 @@ class IdentityOut(BaseModel):
     metadata: dict[str, Any]
     created: str
     faces: list[FaceOut]
+    collection: str = Field(description="the collection the identity belongs to")
+
+
+class CollectionOut(BaseModel):
+    """A collection of identities."""
+
+    name: str
+    identities: int
+    faces: int
+
+
+class CollectionList(BaseModel):
+    """The collections the key reaches that hold at least one identity."""
+
+    items: list[CollectionOut]
+
+
+class CollectionDeleteResponse(BaseModel):
+    """What deleting a whole collection removed."""
+
+    name: str
+    deleted_identities: int
+    deleted_faces: int
 
 
 class AcceptedImage(BaseModel):
@@ -332,6 +355,9 @@ class KeySelf(BaseModel):
     source: Literal["bootstrap", "stored"] = Field(description="'bootstrap': DPRIME_ADMIN_KEY; 'stored': dprime keys")
     key_id: str | None = Field(description="the stored key's id (null for the bootstrap key)")
     name: str | None = Field(description="who or what the stored key was created for")
+    collections: list[str] | None = Field(
+        default=None, description="the collections the key may use (null: every collection)"
+    )
 
 
 class ReportPlot(BaseModel):

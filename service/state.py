@@ -9,19 +9,18 @@ from typing import TYPE_CHECKING
 from facecore.decision_records import DetectorRecord
 from facecore.registry import ModelRegistry
 from service.admission import Admission
-from service.audit import AuditLog
 from service.auth_limiter import FailedAuthLimiter
-from service.calibration_store import CalibrationStore
 from service.config import Settings
 from service.data_lock import DataDirLock
 from service.errors import ServiceError
 from service.gallery import Gallery
-from service.keys import KeyStore
 from service.metrics import Metrics
 from service.pipeline import FacePipeline
+from service.repositories import AuditRepository, CalibrationRepository, KeyRepository, Stores
 from service.runtime import ModelRuntime
 
 if TYPE_CHECKING:
+    from service.replica_follower import ReplicaFollower
     from service.switcher import ModelSwitcher
 
 
@@ -32,13 +31,14 @@ class AppState:
     settings: Settings
     metrics: Metrics
     registry: ModelRegistry
-    keys: KeyStore
-    audit: AuditLog
+    keys: KeyRepository
+    audit: AuditRepository
     auth_limiter: FailedAuthLimiter
     admission: Admission
     pipeline: FacePipeline
     gallery: Gallery
-    calibrations: CalibrationStore
+    calibrations: CalibrationRepository
+    stores: Stores
     detector_in_use: DetectorRecord
     data_lock: DataDirLock
     detector_overridden: bool = False
@@ -48,6 +48,7 @@ class AppState:
     not_ready_reason: str = "starting"
     lock: threading.Lock = field(default_factory=threading.Lock)
     switcher: ModelSwitcher = field(init=False)
+    follower: ReplicaFollower | None = None
 
     def active_runtime(self) -> ModelRuntime:
         """The model serving requests, or model_not_ready."""

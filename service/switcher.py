@@ -4,6 +4,10 @@ The switch runs as a background job. Requests keep being served by the current m
 the final catch-up (faces enrolled during the re-embedding) and the swap happen under the gallery's
 switch lock. The replaced model stays loaded as ``previous_runtime`` and its embeddings stay in SQLite,
 so rolling back needs no re-embedding of the faces it already had.
+
+Over PostgreSQL, one replica leads a switch: it holds a database advisory lock, re-embeds the gallery once and
+pins the new model in the database; the other replicas see the pin move and follow (``follow``), re-embedding
+only faces enrolled in the meantime.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -49,6 +54,10 @@ class ModelSwitcher:
         self.state.registry.load(target, verify_checksum=False)  # unknown ids fail now, with a 404
         if not self._busy.acquire(blocking=False):
             raise ServiceError("model_switch_in_progress", "another model switch is running; wait for it to finish")
+        release_lead = self.state.stores.try_lead_switch()
+        if release_lead is None:
+            self._busy.release()
+            raise ServiceError("model_switch_in_progress", "another replica is switching models; wait for it to finish")
         current = self.state.runtime.model_id if self.state.runtime else None
         job = SwitchJob(
             job_id=uuid.uuid4().hex[:12],
@@ -59,10 +68,24 @@ class ModelSwitcher:
             started=datetime.now(UTC),
         )
         self.jobs[job.job_id] = job
-        threading.Thread(target=self._run, args=(job, auditor), name=f"switch-{job.job_id}", daemon=True).start()
+        threading.Thread(
+            target=self._run, args=(job, auditor, release_lead), name=f"switch-{job.job_id}", daemon=True
+        ).start()
         return job
 
-    def _run(self, job: SwitchJob, auditor: Auditor | None) -> None:
+    def follow(self, target: str) -> bool:
+        """Serve ``target``, which another replica has switched the shared gallery to; False when a switch of this
+        process is running (the follower tries again later)."""
+        if not self._busy.acquire(blocking=False):
+            return False
+        try:
+            self._swap_to(target, None, None)
+        finally:
+            self._busy.release()
+        logger.info("followed the gallery to model %s", target)
+        return True
+
+    def _run(self, job: SwitchJob, auditor: Auditor | None, release_lead: Callable[[], None]) -> None:
         try:
             self._switch(job)
             job.status = "succeeded"
@@ -76,14 +99,22 @@ class ModelSwitcher:
             logger.error("model switch %s to %s failed: %s", job.job_id, job.target_model_id, err.message)
         finally:
             job.finished = datetime.now(UTC)
+            release_lead()
             self._busy.release()
             if auditor is not None:
                 details = {"job_id": job.job_id, "action": job.action, "from": job.from_model_id, "error": job.error}
                 auditor.record("model.switch", job.target_model_id, job.status, details)
 
     def _switch(self, job: SwitchJob) -> None:
+        def report(done: int, total: int) -> None:
+            job.faces_done, job.faces_total = done, total
+
+        self._swap_to(job.target_model_id, job.action, report)
+
+    def _swap_to(self, target: str, action: Action | None, report: Callable[[int, int], None] | None) -> None:
+        """Load target, re-embed what it lacks, swap; action None: follow another replica (the registry's
+        pointer is the leader's to move)."""
         state = self.state
-        target = job.target_model_id
         prev = state.previous_runtime
         if prev is not None and prev.model_id == target:
             runtime = prev
@@ -91,17 +122,14 @@ class ModelSwitcher:
             runtime = ModelRuntime.load(state.registry, target, state.settings, state.metrics)
             runtime.warmup()
 
-        def report(done: int, total: int) -> None:
-            job.faces_done, job.faces_total = done, total
-
         retired: ModelRuntime | None = None
         try:
             state.gallery.reembed_missing(runtime, state.pipeline, report)  # bulk, while serving continues
             with state.gallery.switch_lock.write():
                 state.gallery.attach(runtime, state.pipeline, report)  # catch-up, shadow index, pin
-                if job.action == "rollback":
+                if action == "rollback":
                     state.registry.rollback()
-                else:
+                elif action == "activate":
                     state.registry.activate(target)
                 with state.lock:
                     old = state.runtime

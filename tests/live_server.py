@@ -65,7 +65,12 @@ def bundled_models_with_a_twin(root: Path) -> tuple[str, str]:
 
 @contextmanager
 def serve(
-    models_dir: Path, data_dir: Path, admin_key: str, log: Path, timeout_s: float = 120.0
+    models_dir: Path,
+    data_dir: Path,
+    admin_key: str,
+    log: Path,
+    timeout_s: float = 120.0,
+    env_extra: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
     """`uvicorn service.main:app` on 127.0.0.1 until the block ends; waits until /ready answers 200."""
     port = free_port()
@@ -75,6 +80,7 @@ def serve(
         DPRIME_DATA_DIR=str(data_dir),
         DPRIME_ADMIN_KEY=admin_key,
         DPRIME_PROVIDERS="cpu",
+        **(env_extra or {}),
     )
     cmd = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1", "--port", str(port)]
     cmd.append("--no-access-log")  # the app logs each request itself

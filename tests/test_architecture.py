@@ -36,6 +36,12 @@ ALLOWED: dict[str, set[str]] = {
         "faiss",
         "prometheus_client",
         "multipart",
+        # The gallery's migrations and its PostgreSQL backend.
+        "alembic",
+        "sqlalchemy",
+        "psycopg",
+        "psycopg_pool",
+        "pgvector",
     },
 }
 # training may import anything except the service.

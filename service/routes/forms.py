@@ -44,6 +44,17 @@ OperatingPointForm = Annotated[
     optional({"type": "string"}),
     Form(description="operating point name; default: the model's (see GET /v1/models/active)"),
 ]
+# Collection names: short, lower case, safe in URLs, logs and file names.
+COLLECTION_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+CollectionForm = Annotated[
+    str | None,
+    optional({"type": "string", "pattern": COLLECTION_PATTERN}),
+    Form(
+        description="a collection name; default: 'default' when enrolling, every collection the key reaches when "
+        "searching",
+        pattern=COLLECTION_PATTERN,
+    ),
+]
 OptionalImage = Annotated[
     UploadFile | None,
     optional({"type": "string", "contentMediaType": "application/octet-stream"}),

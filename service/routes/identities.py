@@ -9,12 +9,13 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from facecore.errors import DprimeError
 from service.decisions import enroll_refusal
-from service.deps import AuditedAdmin, ReadKey, StateDep
+from service.deps import AuditedAdmin, Principal, ReadKey, StateDep
 from service.errors import ServiceError, as_service_error
+from service.gallery_records import DEFAULT_COLLECTION
 from service.gallery_store import IdentityRow
 from service.openapi import UPLOAD, admin_errors, read_errors
 from service.pipeline import EmbeddedFace, FacePolicy
-from service.routes.forms import PRINTABLE, PolicyForm, optional, read_upload
+from service.routes.forms import COLLECTION_PATTERN, PRINTABLE, CollectionForm, PolicyForm, optional, read_upload
 from service.runtime import ModelRuntime
 from service.schemas import (
     AcceptedImage,
@@ -45,6 +46,7 @@ def identity_out(row: IdentityRow) -> IdentityOut:
         name=row.name,
         metadata=row.metadata,
         created=row.created,
+        collection=row.collection,
         faces=[
             FaceOut(face_id=f.face_id, created=f.created, kappa=f.kappa, det_score=f.det_score, has_chip=f.has_chip)
             for f in row.faces
@@ -153,8 +155,11 @@ def enroll(
     images: ImagesForm,
     metadata: MetadataForm = None,
     multiple_faces: PolicyForm = None,
+    collection: CollectionForm = None,
 ) -> EnrollResponse:
-    """Create an identity from several photos; each photo is accepted or rejected with a reason."""
+    """Create an identity in a collection from several photos; each photo is accepted or rejected with a reason."""
+    collection = collection or DEFAULT_COLLECTION
+    audit.principal.check(collection)
     meta = _parse_metadata(metadata, state.settings.max_metadata_bytes)
     policy = _enroll_policy(multiple_faces)
     runtime = state.active_runtime()
@@ -162,8 +167,9 @@ def enroll(
         accepted, rejected = _screen(state, runtime, images, policy)
         if not accepted:
             raise _no_usable(rejected)
-        row, face_ids = state.gallery.enroll(name, meta, [f for _, _, f in accepted], runtime)
-    audit.record("identity.enroll", row.identity_id, details={"faces": len(face_ids), "rejected": len(rejected)})
+        row, face_ids = state.gallery.enroll(name, meta, [f for _, _, f in accepted], runtime, collection)
+    details = {"faces": len(face_ids), "rejected": len(rejected), "collection": collection}
+    audit.record("identity.enroll", row.identity_id, details=details)
     return _enroll_response(row, accepted, face_ids, rejected, runtime)
 
 
@@ -182,8 +188,7 @@ def add_faces(
 ) -> EnrollResponse:
     """Add photos to an existing identity."""
     policy = _enroll_policy(multiple_faces)
-    if state.gallery.store.get_identity(identity_id) is None:
-        raise ServiceError("unknown_identity", f"no identity {identity_id!r}", {"identity_id": identity_id})
+    _visible_identity(state, audit.principal, identity_id)
     runtime = state.active_runtime()
     with state.gallery.switch_lock.read():
         accepted, rejected = _screen(state, runtime, images, policy)
@@ -215,20 +220,39 @@ def _encode_cursor(rowid: int) -> str:
     return f"{rowid:x}"
 
 
-@router.get("", response_model=IdentityPage, responses=read_errors())
+def _visible_identity(
+    state: AppState, principal: Principal, identity_id: str, model_id: str | None = None
+) -> IdentityRow:
+    """The identity, if it exists and the key reaches its collection (else 404 or 403)."""
+    row = state.gallery.store.get_identity(identity_id, model_id)
+    if row is None:
+        raise ServiceError("unknown_identity", f"no identity {identity_id!r}", {"identity_id": identity_id})
+    principal.check(row.collection)
+    return row
+
+
+CollectionQuery = Annotated[
+    str | None,
+    optional({"type": "string", "pattern": COLLECTION_PATTERN}),
+    Query(description="only this collection (default: every collection the key reaches)", pattern=COLLECTION_PATTERN),
+]
+
+
+@router.get("", response_model=IdentityPage, responses=read_errors(403))
 def list_identities(
     state: StateDep,
-    _: ReadKey,
+    principal: ReadKey,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
     q: Annotated[
         str | None, Query(max_length=200, description="only identities whose name contains this (any case)")
     ] = None,
+    collection: CollectionQuery = None,
 ) -> IdentityPage:
     """Identities in enrollment order, a page at a time (send the same q with each page's cursor)."""
     after = _decode_cursor(cursor)
     model_id = state.runtime.model_id if state.runtime else None
-    rows = state.gallery.store.list_identities(limit + 1, after, model_id, q)
+    rows = state.gallery.store.list_identities(limit + 1, after, model_id, q, principal.scope(collection))
     more = len(rows) > limit
     rows = rows[:limit]
     return IdentityPage(
@@ -236,19 +260,17 @@ def list_identities(
     )
 
 
-@router.get("/{identity_id}", response_model=IdentityOut, responses=read_errors(404))
-def get_identity(state: StateDep, _: ReadKey, identity_id: str) -> IdentityOut:
+@router.get("/{identity_id}", response_model=IdentityOut, responses=read_errors(403, 404))
+def get_identity(state: StateDep, principal: ReadKey, identity_id: str) -> IdentityOut:
     """One identity with its faces."""
     model_id = state.runtime.model_id if state.runtime else None
-    row = state.gallery.store.get_identity(identity_id, model_id)
-    if row is None:
-        raise ServiceError("unknown_identity", f"no identity {identity_id!r}", {"identity_id": identity_id})
-    return identity_out(row)
+    return identity_out(_visible_identity(state, principal, identity_id, model_id))
 
 
 @router.delete("/{identity_id}", response_model=DeleteResponse, responses=admin_errors(404, 409))
 def delete_identity(state: StateDep, audit: AuditedAdmin, identity_id: str) -> DeleteResponse:
     """Delete an identity with its faces, chips and vectors, so that none of their bytes stay on disk."""
+    _visible_identity(state, audit.principal, identity_id)
     with state.gallery.switch_lock.read():
         n = state.gallery.delete(identity_id)
     audit.record("identity.delete", identity_id, details={"faces": n})

@@ -17,4 +17,5 @@ def key_self(state: StateDep, principal: ReadKey, key: KeyDep) -> KeySelf:
     info = state.keys.lookup(key) if key else None
     if info is None:  # a valid key that is not stored is the bootstrap admin key
         return KeySelf(role=principal.role, source="bootstrap", key_id=None, name=None)
-    return KeySelf(role=info.role, source="stored", key_id=info.key_id, name=info.name)
+    scope = None if info.collections is None else list(info.collections)
+    return KeySelf(role=info.role, source="stored", key_id=info.key_id, name=info.name, collections=scope)

@@ -12,22 +12,25 @@ from service.deps import ReadKey, StateDep
 from service.errors import ServiceError
 from service.openapi import UPLOAD, read_errors
 from service.responses import band_out, calibration_ref, face_quality
-from service.routes.forms import OperatingPointForm, PolicyForm, read_upload
+from service.routes.forms import CollectionForm, OperatingPointForm, PolicyForm, read_upload
 from service.schemas import FpirOut, SearchHit, SearchResponse, Thresholds
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
 
-@router.post("/search", response_model=SearchResponse, responses=read_errors(*UPLOAD, 409))
+@router.post("/search", response_model=SearchResponse, responses=read_errors(*UPLOAD, 403, 409))
 def search(
     state: StateDep,
-    _: ReadKey,
+    principal: ReadKey,
     image: Annotated[UploadFile, File(description="the probe photo")],
     k: Annotated[int, Form(ge=1, description="how many candidate identities to return")] = 5,
     operating_point: OperatingPointForm = None,
     multiple_faces: PolicyForm = None,
+    collection: CollectionForm = None,
 ) -> SearchResponse:
-    """The k most similar enrolled identities and an open-set decision: match, unknown or uncertain."""
+    """The k most similar enrolled identities (of one collection, or of every collection the key reaches) and an
+    open-set decision: match, unknown or uncertain."""
+    scope = principal.scope(collection)
     if k > state.settings.search_max_k:
         raise ServiceError("validation_error", f"k={k} is above the limit of {state.settings.search_max_k}")
     policy = multiple_faces or state.settings.multiple_faces
@@ -42,8 +45,9 @@ def search(
         )
     face = state.pipeline.embed_image(read_upload(image, state.settings.max_image_bytes), runtime, policy)[0]
     with state.pipeline.stage("search"):
-        hits = state.gallery.search(face.mu, k, runtime)
-    n_faces = state.gallery.index.size if state.gallery.index else 0
+        hits = state.gallery.search(face.mu, k, runtime, scope)
+    # The FPIR is kept for the gallery the search saw: the collections in scope.
+    n_faces = state.gallery.index.size_of(scope) if state.gallery.index else 0
     best = hits[0] if hits else None
     best_kappa = state.gallery.store.face_kappa(best.face_id, runtime.model_id) if best else face.kappa
     quality = pair_quality(face.kappa, best_kappa if best_kappa is not None else face.kappa)

@@ -25,10 +25,10 @@ from service.state import AppState
 router = APIRouter(prefix="/v1", tags=["decisions"])
 
 
-@router.post("/verify", response_model=VerifyResponse, responses=read_errors(*UPLOAD, 404, 409))
+@router.post("/verify", response_model=VerifyResponse, responses=read_errors(*UPLOAD, 403, 404, 409))
 def verify(
     state: StateDep,
-    _: ReadKey,
+    principal: ReadKey,
     image_a: Annotated[UploadFile, File(description="the probe photo")],
     image_b: OptionalImage = None,
     identity_id: Annotated[
@@ -47,6 +47,9 @@ def verify(
     if image_b is not None and identity_id is None:
         a, b = _embed_pair(state, runtime, probe, read_upload(image_b, state.settings.max_image_bytes), policy)
     elif identity_id is not None and image_b is None:
+        row = state.gallery.store.get_identity(identity_id)
+        if row is not None:
+            principal.check(row.collection)  # a key sees only its collections' identities
         a = state.pipeline.embed_image(probe, runtime, policy)[0]
         b, ref = _best_enrolled_face(state, runtime, a, identity_id, rule)
     else:

@@ -99,6 +99,16 @@ def test_errors_carry_the_catalogue_code(admin: DprimeClient, tiny_server: LiveS
         with pytest.raises(AuthError) as forbidden:
             reader.enroll("X", [astronaut_jpeg()])
     assert forbidden.value.code == "forbidden" and forbidden.value.status == 403
+    # Collections: a key limited to one collection is answered collection_forbidden for another.
+    _, scoped_key = KeyStore(tiny_server.data_dir / "keys.sqlite3").create("team-a", "read", collections=["team-a"])
+    enrolled = admin.enroll("In team B", [astronaut_jpeg()], collection="team-b")
+    assert enrolled.identity.collection == "team-b"
+    assert [h.identity_id for h in admin.search(astronaut_jpeg(), collection="team-b").hits] == [enrolled.identity.id]
+    with DprimeClient(tiny_server.url, scoped_key) as scoped:
+        assert scoped.search(astronaut_jpeg()).hits == []
+        with pytest.raises(AuthError) as other:
+            scoped.search(astronaut_jpeg(), collection="team-b")
+    assert (other.value.code, other.value.status) == ("collection_forbidden", 403)
 
 
 def test_every_route_of_the_openapi_has_a_client_method(tiny_server: LiveServer) -> None:

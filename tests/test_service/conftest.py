@@ -27,8 +27,8 @@ def models_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, models_dir: Path) -> Callable[..., Settings]:
-    """Settings over the temporary models and data dirs, with overrides."""
+def make_settings(tmp_path: Path, models_dir: Path, gallery_url: str | None) -> Callable[..., Settings]:
+    """Settings over the temporary models and data dirs (and the gallery backend under test), with overrides."""
 
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {
@@ -38,6 +38,7 @@ def make_settings(tmp_path: Path, models_dir: Path) -> Callable[..., Settings]:
             "providers": "cpu",
             "batch_wait_ms": 1.0,
             "intra_op_threads": 1,
+            "gallery_url": gallery_url,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

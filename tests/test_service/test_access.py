@@ -7,13 +7,17 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from service.config import Settings
 from service.main import create_app
 from tests.images import astronaut_jpeg
+from tests.pg_server import both_backends
 from tests.test_service.conftest import ADMIN_KEY
+
+pytestmark = both_backends()
 
 
 def test_repeated_wrong_keys_are_refused_with_429_and_retry_after(make_settings: Callable[..., Settings]) -> None:
@@ -71,21 +75,31 @@ def test_audit_records_who_did_what_and_cannot_be_rewritten(client: TestClient, 
     assert "E" not in [str(v) for i in items for v in i["details"].values()]  # ids, never names
     page = client.get("/v1/admin/audit", params={"limit": 1, "action": "identity.delete"}).json()
     assert [i["action"] for i in page["items"]] == ["identity.delete"] and page["next_cursor"] is None
-    conn = sqlite3.connect(settings.audit_path)
-    for sql in ("UPDATE audit SET key_name = 'someone else'", "DELETE FROM audit"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute(sql)
-    conn.close()
+    if settings.gallery_url is None:
+        conn = sqlite3.connect(settings.audit_path)
+        for sql in ("UPDATE audit SET key_name = 'someone else'", "DELETE FROM audit"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+        conn.close()
+    else:
+        with psycopg.connect(settings.gallery_location.dsn, autocommit=True) as pg:
+            for sql in ("UPDATE audit SET key_name = 'someone else'", "DELETE FROM audit", "TRUNCATE audit"):
+                with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                    pg.execute(sql)
 
 
 def test_cli_key_actions_are_audited(client: TestClient, settings: Settings) -> None:
     from dprime.cli import main
 
-    assert (
-        main(["keys", "--data-dir", str(settings.data_dir), "create", "--name", "cam", "--expires-in-days", "1"]) == 0
-    )
+    url = ["--gallery-url", settings.gallery_url] if settings.gallery_url else []
+    args = ["keys", "--data-dir", str(settings.data_dir), *url, "create", "--name", "cam", "--expires-in-days", "1"]
+    assert main(args) == 0
     items = client.get("/v1/admin/audit", params={"action": "key.create"}).json()["items"]
     assert items[0]["key_name"] == "cli" and items[0]["details"]["name"] == "cam" and items[0]["details"]["expires"]
+    scoped = ["keys", "--data-dir", str(settings.data_dir), *url, "create", "--name", "team-cam"]
+    assert main([*scoped, "--collection", "team-a", "--collection", "team-b"]) == 0
+    items = client.get("/v1/admin/audit", params={"action": "key.create"}).json()["items"]
+    assert items[-1]["details"]["name"] == "team-cam" and items[-1]["details"]["collections"] == ["team-a", "team-b"]
 
 
 def test_security_headers_and_no_cors_by_default(client: TestClient) -> None:
@@ -104,6 +118,10 @@ def test_cors_answers_only_configured_origins(make_settings: Callable[..., Setti
         assert r.headers["access-control-allow-origin"] == "https://console.example"
         r = c.options("/v1/verify", headers={**pre, "Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in r.headers
+        # A browser may read which request and which model answered.
+        r = c.get("/health", headers={"Origin": "https://console.example"})
+        exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
+        assert {"x-request-id", "x-dprime-model"} <= exposed and r.headers["x-dprime-model"] == "tiny-a"
 
 
 def test_405_lists_the_allowed_methods(client: TestClient) -> None:

@@ -5,7 +5,10 @@ from fastapi.testclient import TestClient
 from service.config import Settings
 from service.main import create_app
 from tests.images import astronaut_jpeg, astronaut_variant_jpeg, no_face_png, two_faces_jpeg
+from tests.pg_server import both_backends
 from tests.test_service.conftest import ADMIN_KEY
+
+pytestmark = both_backends()
 
 
 def enroll(client: TestClient, name: str, images: list[tuple[str, bytes]], **form: str):  # type: ignore[no-untyped-def]
@@ -107,15 +110,21 @@ def test_enrollment_survives_a_restart(settings: Settings) -> None:
 def test_unexpected_failures_answer_500_without_internals(client: TestClient, settings: Settings) -> None:
     import sqlite3
 
+    import psycopg
+
     enroll(client, "E", [("a.jpg", astronaut_jpeg())])
-    # Break the gallery behind the service's back: the next read fails inside SQLite.
-    with sqlite3.connect(settings.gallery_path) as conn:
-        conn.execute("DROP TABLE faces")
+    # Break the gallery behind the service's back: the next read fails inside the database.
+    if settings.gallery_url is None:
+        with sqlite3.connect(settings.gallery_path) as conn:
+            conn.execute("DROP TABLE faces")
+    else:
+        with psycopg.connect(settings.gallery_location.dsn, autocommit=True) as pg:
+            pg.execute("DROP TABLE faces CASCADE")
     r = client.get("/v1/identities")
     assert r.status_code == 500
     body = r.json()
     assert body["error"]["code"] == "internal_error" and body["error"]["details"] == {}
-    assert "sqlite" not in r.text.lower() and "Traceback" not in r.text
+    assert "sqlite" not in r.text.lower() and "psycopg" not in r.text.lower() and "Traceback" not in r.text
     assert "x-request-id" in body["error"]["message"] and r.headers["x-request-id"]
 
 
@@ -132,4 +141,4 @@ def test_the_list_searches_names_in_any_case_and_pages_within_the_search(client:
     r = client.get("/v1/identities", params={"q": "x" * 201})
     assert (r.status_code, r.json()["error"]["code"]) == (422, "validation_error")
     params = {p["name"] for p in client.get("/openapi.json").json()["paths"]["/v1/identities"]["get"]["parameters"]}
-    assert params == {"limit", "cursor", "q"}
+    assert params == {"limit", "cursor", "q", "collection"}

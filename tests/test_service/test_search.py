@@ -3,6 +3,9 @@
 from fastapi.testclient import TestClient
 
 from tests.images import astronaut_jpeg, astronaut_variant_jpeg
+from tests.pg_server import both_backends
+
+pytestmark = both_backends()
 
 
 def test_search_ranks_identities_and_says_unknown(client: TestClient) -> None:

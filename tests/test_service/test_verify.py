@@ -12,7 +12,10 @@ from service.config import Settings
 from service.main import create_app
 from tests.factories import write_tiny_model
 from tests.images import astronaut_jpeg, astronaut_variant_jpeg, no_face_png, two_faces_jpeg
+from tests.pg_server import both_backends
 from tests.test_service.conftest import ADMIN_KEY
+
+pytestmark = both_backends()
 
 
 def verify(client: TestClient, a: bytes, b: bytes | None = None, **form: str):  # type: ignore[no-untyped-def]

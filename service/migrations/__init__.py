@@ -1,0 +1,1 @@
+"""Alembic migrations of the gallery database, one chain for both backends (each step branches on the dialect)."""

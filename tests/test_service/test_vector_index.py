@@ -1,0 +1,57 @@
+"""The in-process index: exact up to a size, HNSW past it, per collection, and idempotent under changes that arrive
+twice (a replica applies its own enrollments at once and again when it reads them back from the database)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.vector_index import CollectionIndex, IndexParams, VectorIndex
+
+PARAMS = IndexParams(exact_max=50, hnsw_m=16, hnsw_ef_construction=64, hnsw_ef_search=64)
+
+
+def unit_vectors(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_small_indexes_are_exact_and_large_ones_hnsw_with_the_same_answers() -> None:
+    vecs = unit_vectors(400)
+    ids = np.arange(1000, 1400, dtype=np.int64)
+    exact, approx = VectorIndex(32, PARAMS, expected=10), VectorIndex(32, PARAMS, expected=400)
+    assert not exact.approximate and approx.approximate
+    for index in (exact, approx):
+        index.add(ids, vecs)
+        scores, found = index.search(vecs[:20], 3)
+        assert found[:, 0].tolist() == ids[:20].tolist() and np.allclose(scores[:, 0], 1.0, atol=1e-5)
+
+
+def test_adding_twice_and_removing_what_is_absent_change_nothing() -> None:
+    vecs = unit_vectors(100)
+    ids = np.arange(100, dtype=np.int64)
+    for expected in (0, 100):  # exact, then HNSW (which cannot drop nodes and filters them out instead)
+        index = VectorIndex(32, PARAMS, expected=expected)
+        index.add(ids, vecs)
+        index.add(ids[:10], vecs[:10])
+        assert index.size == 100
+        index.remove([5, 6, 999])
+        assert index.size == 98
+        _, found = index.search(vecs[5:7], 5)
+        assert 5 not in found and 6 not in found
+        if index.approximate:  # a removed node stays in the graph: a late duplicate of its enrollment stays out
+            index.add(ids[5:6], vecs[5:6])
+            assert index.size == 98
+
+
+def test_a_search_sees_only_the_collections_it_is_given() -> None:
+    vecs = unit_vectors(6)
+    collections = np.array(["a", "a", "a", "b", "b", "c"])
+    index = CollectionIndex.build(32, PARAMS, np.arange(6, dtype=np.int64), vecs, collections)
+    assert index.size == 6 and index.size_of(["a", "b"]) == 5 and index.size_of(["zzz"]) == 0
+    assert [i for _, i in index.search(vecs[3], 10, ["a"])] == sorted(
+        [0, 1, 2], key=lambda i: -float(vecs[i] @ vecs[3])
+    )
+    assert index.search(vecs[3], 1, None)[0][1] == 3
+    assert [i for _, i in index.search(vecs[3], 5, ["c"])] == [5]
+    index.remove([5], "c")
+    assert index.search(vecs[5], 5, ["c"]) == [] and index.size == 5
