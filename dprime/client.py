@@ -27,6 +27,8 @@ from dprime.api_errors import ApiError, error_from
 from service.schemas import (
     AdoptResult,
     AuditPage,
+    CollectionDeleteResponse,
+    CollectionList,
     DeleteResponse,
     EmbedResponse,
     EnrollResponse,
@@ -227,6 +229,14 @@ class DprimeClient:
     def delete_identity(self, identity_id: str) -> DeleteResponse:
         """DELETE /v1/identities/{id} (admin): the identity with its faces, chips and vectors."""
         return DeleteResponse.model_validate_json(self._send("DELETE", f"/v1/identities/{identity_id}").content)
+
+    def collections(self) -> CollectionList:
+        """GET /v1/collections: the collections this key reaches that hold identities, with their sizes."""
+        return self._get(CollectionList, "/v1/collections")
+
+    def delete_collection(self, name: str) -> CollectionDeleteResponse:
+        """DELETE /v1/collections/{name} (admin): every identity of the collection, erased like one identity."""
+        return CollectionDeleteResponse.model_validate_json(self._send("DELETE", f"/v1/collections/{name}").content)
 
     # --- models -------------------------------------------------------------------------------------------
     def models(self) -> ModelList:

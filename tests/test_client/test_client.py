@@ -67,7 +67,14 @@ def test_every_route_answers_with_the_apis_own_models(admin: DprimeClient, tiny_
     assert refused.value.code == "calibration_unresolved" and refused.value.status == 409
     assert admin.revert_calibration().calibration_id == "manifest"
     assert "dprime_" in admin.metrics()
+    assert [(c.name, c.identities, c.faces) for c in admin.collections().items] == [("default", 1, 2)]
     assert admin.delete_identity(identity_id).deleted_faces == 2
+    kept = admin.enroll("Sally Ride", [astronaut_jpeg()], collection="crew")
+    gone = admin.delete_collection("crew")
+    assert (gone.name, gone.deleted_identities, gone.deleted_faces) == ("crew", 1, 1)
+    with pytest.raises(ApiError) as missing:
+        admin.get_identity(kept.identity.id)
+    assert missing.value.status == 404
     trail = admin.audit(action="identity.delete")
     assert [(e.action, e.target, e.key_name) for e in trail.items] == [
         ("identity.delete", identity_id, "bootstrap-admin")
