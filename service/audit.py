@@ -8,6 +8,7 @@ the service itself cannot rewrite history; the file lives beside the gallery in 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,15 +84,7 @@ class AuditLog:
         self._db.get().execute(
             "INSERT INTO audit (time, key_name, action, target, request_id, outcome, details) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                datetime.now(UTC).isoformat(),
-                key_name,
-                action,
-                target,
-                request_id,
-                outcome,
-                json.dumps(details or {}),
-            ),
+            entry_values(key_name, action, target, request_id, outcome, details),
         )
 
     def entries(self, limit: int, after_seq: int = 0, action: str | None = None) -> list[AuditEntry]:
@@ -102,20 +95,34 @@ class AuditLog:
             sql += " AND action = ?"
             args.append(action)
         rows = self._db.get().execute(sql + " ORDER BY seq LIMIT ?", [*args, limit]).fetchall()
-        return [
-            AuditEntry(
-                seq=r[0],
-                time=r[1],
-                key_name=r[2],
-                action=r[3],
-                target=r[4],
-                request_id=r[5],
-                outcome=r[6],
-                details=json.loads(r[7]),
-            )
-            for r in rows
-        ]
+        return [entry_from_row(r) for r in rows]
 
     def close(self) -> None:
         """Close this thread's connection."""
         self._db.close()
+
+
+def entry_values(
+    key_name: str,
+    action: str,
+    target: str | None,
+    request_id: str | None,
+    outcome: str,
+    details: dict[str, Any] | None,
+) -> tuple[str, str, str, str | None, str | None, str, str]:
+    """The column values of a new entry (time, key_name, action, target, request_id, outcome, details)."""
+    return (datetime.now(UTC).isoformat(), key_name, action, target, request_id, outcome, json.dumps(details or {}))
+
+
+def entry_from_row(r: Sequence[Any]) -> AuditEntry:
+    """An entry from a row of (seq, time, key_name, action, target, request_id, outcome, details), both backends."""
+    return AuditEntry(
+        seq=int(r[0]),
+        time=r[1],
+        key_name=r[2],
+        action=r[3],
+        target=r[4],
+        request_id=r[5],
+        outcome=r[6],
+        details=json.loads(r[7]),
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -133,3 +134,21 @@ class GalleryRepository(Protocol):
     def labelled_vectors(self, model_id: str, dim: int) -> tuple[VectorSet, npt.NDArray[np.str_]]: ...
     def changes_after(self, seq: int) -> list[GalleryChange]: ...
     def last_change(self) -> int: ...
+
+
+def identity_from_rows(row: Sequence[Any], face_rows: Iterable[Sequence[Any]]) -> IdentityRow:
+    """An identity from its row (rowid, id, name, metadata, created, collection) and its faces' rows (id, created,
+    det_score, kappa, has_chip), as both backends select them."""
+    faces = [
+        FaceRow(face_id=int(f[0]), created=str(f[1]), det_score=f[2], kappa=f[3], has_chip=bool(f[4]))
+        for f in face_rows
+    ]
+    return IdentityRow(
+        rowid=int(row[0]),
+        identity_id=str(row[1]),
+        name=str(row[2]),
+        metadata=json.loads(row[3]),
+        created=str(row[4]),
+        faces=faces,
+        collection=str(row[5]),
+    )

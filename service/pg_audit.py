@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from service.audit import AuditAction, AuditEntry
+from service.audit import AuditAction, AuditEntry, entry_from_row, entry_values
 
 
 class PgAuditLog:
@@ -31,15 +29,7 @@ class PgAuditLog:
             conn.execute(
                 "INSERT INTO audit (time, key_name, action, target, request_id, outcome, details) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (
-                    datetime.now(UTC).isoformat(),
-                    key_name,
-                    action,
-                    target,
-                    request_id,
-                    outcome,
-                    json.dumps(details or {}),
-                ),
+                entry_values(key_name, action, target, request_id, outcome, details),
             )
 
     def entries(self, limit: int, after_seq: int = 0, action: str | None = None) -> list[AuditEntry]:
@@ -51,19 +41,7 @@ class PgAuditLog:
             args.append(action)
         with self.pool.connection() as conn:
             rows = conn.execute(sql + " ORDER BY seq LIMIT %s", [*args, limit]).fetchall()
-        return [
-            AuditEntry(
-                seq=int(r[0]),
-                time=r[1],
-                key_name=r[2],
-                action=r[3],
-                target=r[4],
-                request_id=r[5],
-                outcome=r[6],
-                details=json.loads(r[7]),
-            )
-            for r in rows
-        ]
+        return [entry_from_row(r) for r in rows]
 
     def close(self) -> None:
         """Nothing per store: the pool is closed by its owner."""

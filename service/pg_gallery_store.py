@@ -23,12 +23,12 @@ from psycopg_pool import ConnectionPool
 from service.gallery_records import (
     DEFAULT_COLLECTION,
     CollectionRow,
-    FaceRow,
     GalleryChange,
     IdentityRow,
     NewFace,
     StoredChip,
     VectorSet,
+    identity_from_rows,
 )
 
 _CHANGES_LOCK = "SELECT pg_advisory_xact_lock(hashtext('dprime.gallery_changes'))"
@@ -160,24 +160,13 @@ class PgGalleryStore:
 
     @staticmethod
     def _identity_from_row(conn: psycopg.Connection, row: tuple[Any, ...], model_id: str | None) -> IdentityRow:
-        faces = [
-            FaceRow(face_id=int(f[0]), created=str(f[1]), det_score=f[2], kappa=f[3], has_chip=bool(f[4]))
-            for f in conn.execute(
-                "SELECT f.id, f.created, f.det_score, e.kappa, f.chip IS NOT NULL FROM faces f "
-                "LEFT JOIN embeddings e ON e.face_id = f.id AND e.model_id = %s "
-                "WHERE f.identity_rowid = %s ORDER BY f.id",
-                (model_id, row[0]),
-            )
-        ]
-        return IdentityRow(
-            rowid=int(row[0]),
-            identity_id=str(row[1]),
-            name=str(row[2]),
-            metadata=json.loads(row[3]),
-            created=str(row[4]),
-            faces=faces,
-            collection=str(row[5]),
+        faces = conn.execute(
+            "SELECT f.id, f.created, f.det_score, e.kappa, f.chip IS NOT NULL FROM faces f "
+            "LEFT JOIN embeddings e ON e.face_id = f.id AND e.model_id = %s "
+            "WHERE f.identity_rowid = %s ORDER BY f.id",
+            (model_id, row[0]),
         )
+        return identity_from_rows(row, faces)
 
     def list_identities(
         self,
