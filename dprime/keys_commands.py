@@ -43,9 +43,6 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_list)
 
 
-# Who acted, in the audit trail, when a key is changed from the command line.
-CLI_ACTOR = "cli"
-
 
 def _stores(args: argparse.Namespace) -> Any:
     from service.config import load_settings
@@ -60,6 +57,8 @@ def _stores(args: argparse.Namespace) -> Any:
 
 
 def _audit(stores: Any, action: Any, target: str, details: dict[str, Any]) -> None:
+    from service.audit import CLI_ACTOR
+
     stores.audit.record(CLI_ACTOR, action, target, None, details=details)
 
 

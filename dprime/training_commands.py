@@ -12,6 +12,9 @@ from dprime.crop_args import add_crop_arguments, crop_from_args
 
 logger = logging.getLogger(__name__)
 
+# `--gallery` given without a directory: the service's own data dir ($DPRIME_DATA_DIR, else its default).
+_SERVICE_DATA_DIR = Path("<service data dir>")
+
 
 def register(sub: Any) -> None:
     """Add the pipeline commands."""
@@ -81,9 +84,17 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--gallery",
         type=Path,
+        nargs="?",
+        const=_SERVICE_DATA_DIR,
         default=None,
         metavar="DATA_DIR",
-        help="calibrate on a service's enrolled gallery (its DPRIME_DATA_DIR) and adopt the result there",
+        help="calibrate on a service's enrolled gallery and adopt the result there: its data dir (default: "
+        "$DPRIME_DATA_DIR or var/), or the PostgreSQL gallery that --gallery-url / $DPRIME_GALLERY_URL names",
+    )
+    p.add_argument(
+        "--gallery-url",
+        default=None,
+        help="with --gallery: sqlite:///PATH or postgresql://... (default: $DPRIME_GALLERY_URL, else DATA_DIR's file)",
     )
     p.add_argument("--models-dir", type=Path, default=Path("models"), help="with --gallery: the service's models")
     p.add_argument("--pairs", action="append", default=[], help="lfw:FILE, cfp:FILE or bin:FILE (repeatable)")
@@ -185,10 +196,16 @@ def _calibrate(args: argparse.Namespace) -> int:
         miss_bound=args.miss_bound, n_bands=args.bands, min_identities=args.min_identities, fpir=args.fpir
     )
     if args.gallery is not None:
-        from service.gallery_calibration import calibrate_data_dir
+        from service.config import load_settings
+        from service.gallery_calibration import calibrate_offline
 
+        overrides: dict[str, object] = {"models_dir": args.models_dir}
+        if args.gallery != _SERVICE_DATA_DIR:
+            overrides["data_dir"] = args.gallery
+        if args.gallery_url is not None:
+            overrides["gallery_url"] = args.gallery_url
         target = args.far[0] if args.far else DEFAULT_FAR
-        report = calibrate_data_dir(args.gallery, args.models_dir, target, args.n_boot)
+        report = calibrate_offline(load_settings(**overrides), target, args.n_boot)
         sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         return 0
     if args.model is None:

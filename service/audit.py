@@ -30,6 +30,8 @@ AuditAction = Literal[
     "calibration.revert",
 ]
 AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
+# Who acted, in the audit trail, when a change comes from the command line rather than an API key.
+CLI_ACTOR = "cli"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 
@@ -22,11 +21,11 @@ from facecore.errors import CalibrationError
 from facecore.identification import fit_identification
 from facecore.manifest import ModelManifest
 from facecore.registry import ModelRegistry
-from service.calibration_store import CalibrationStore
+from service.audit import CLI_ACTOR
+from service.config import Settings
 from service.decisions import active_decision_set, decision_rule
 from service.gallery_records import GalleryRepository
-from service.gallery_store import GalleryStore
-from service.repositories import CalibrationRepository
+from service.repositories import CalibrationRepository, open_stores
 from service.schemas import AdoptResult, GalleryReport, GallerySample
 
 logger = logging.getLogger(__name__)
@@ -136,15 +135,21 @@ def adopt(
     )
 
 
-def calibrate_data_dir(data_dir: Path, models_dir: Path, target_far: float, n_boot: int) -> AdoptResult:
-    """`dprime calibrate --gallery DATA_DIR`: adopt a gallery calibration offline for the gallery's pinned model."""
-    store = GalleryStore(Path(data_dir) / "gallery.sqlite3")
-    calibrations = CalibrationStore(Path(data_dir) / "calibrations.sqlite3")
+def calibrate_offline(settings: Settings, target_far: float, n_boot: int) -> AdoptResult:
+    """`dprime calibrate --gallery`: adopt a gallery calibration for the gallery's pinned model, outside the service.
+
+    The gallery is where the service keeps it (``settings.gallery_location``: the data directory's SQLite files, or
+    the PostgreSQL database, where running replicas read the adopted calibration on their next decision).
+    """
+    stores = open_stores(settings)
     try:
-        registry = ModelRegistry(models_dir)
-        model_id = store.pinned_model() or registry.active_id()
+        registry = ModelRegistry(settings.models_dir)
+        model_id = stores.gallery.pinned_model() or registry.active_id()
         if model_id is None:
-            raise CalibrationError(f"the gallery in {data_dir} is pinned to no model and {models_dir} has none active")
+            raise CalibrationError(
+                f"the gallery at {stores.location.redacted()} is pinned to no model and {settings.models_dir} "
+                "has none active"
+            )
         manifest = registry.load(model_id, verify_checksum=False)
         base = manifest.calibration.decision_set if manifest.calibration else None
         rule_name = None
@@ -153,7 +158,8 @@ def calibrate_data_dir(data_dir: Path, models_dir: Path, target_far: float, n_bo
             if rule_name is None:
                 names = [d.name for d in base.decisions]
                 raise CalibrationError(f"model {model_id!r} has no rule for FAR {target_far:g}; it has {names}")
-        return adopt(store, manifest, calibrations, rule_name, n_boot)
+        result = adopt(stores.gallery, manifest, stores.calibrations, rule_name, n_boot)
+        stores.audit.record(CLI_ACTOR, "calibration.adopt", model_id, None, details={"rule": rule_name})
+        return result
     finally:
-        store.close()
-        calibrations.close()
+        stores.close()

@@ -1,18 +1,22 @@
-"""Calibration in the user's own domain: real people enrolled through the API, the gallery report, a refused
-adoption that changes nothing, an adopted one that decisions then name, and the revert."""
+"""Calibration in the user's own domain, on both gallery backends: real people enrolled through the API, the
+gallery report, a refused adoption that changes nothing, an adopted one that decisions then name, the revert, and
+the same adoption from the command line (`dprime calibrate --gallery`) while the service runs."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from dprime.cli import main
 from facecore.registry import ModelRegistry
 from service.config import Settings
 from service.main import create_app
 from tests.data import require
+from tests.pg_server import PgTestServer
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
@@ -22,18 +26,28 @@ PHOTOS = 4
 pytestmark = pytest.mark.data
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def settings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The service's settings over a fresh gallery of each backend."""
     if ModelRegistry(MODELS).active_id() is None:
         pytest.skip("no bundled model")
-    settings = Settings(
-        _env_file=None,
-        data_dir=tmp_path_factory.mktemp("var"),
-        models_dir=MODELS,  # type: ignore[call-arg]
-        admin_key="k",
-        providers="cpu",
-        calibration_n_boot=50,
-    )
+    values: dict[str, object] = {
+        "data_dir": tmp_path_factory.mktemp("var"),
+        "models_dir": MODELS,
+        "admin_key": "k",
+        "providers": "cpu",
+        "calibration_n_boot": 50,
+    }
+    if request.param == "sqlite":
+        yield Settings(_env_file=None, **values)  # type: ignore[arg-type]
+        return
+    server: PgTestServer = request.getfixturevalue("pg_server")
+    with server.database() as url:
+        yield Settings(_env_file=None, gallery_url=url, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings), headers={"X-API-Key": "k"}) as c:
         yield c
 
@@ -89,3 +103,25 @@ def test_gallery_calibration_report_refusal_adoption_and_revert(client: TestClie
     assert reverted.status_code == 200 and reverted.json()["reverted"] is True
     assert client.post("/v1/verify", files=files).json()["calibration"]["id"] == "manifest"
     assert client.delete("/v1/admin/calibration").json()["reverted"] is False
+
+
+def test_the_command_line_adopts_a_gallery_calibration_the_running_service_then_uses(
+    client: TestClient, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Runs after the test above: the same 100 people are enrolled and the manifest's calibration serves.
+    args = ["calibrate", "--gallery", str(settings.data_dir), "--models-dir", str(MODELS), "--n-boot", "50"]
+    if settings.gallery_url is not None:
+        args += ["--gallery-url", settings.gallery_url]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["calibration_id"].endswith("-v2") and len(result["version_ids"]) == 2
+    assert result["report"]["sample"]["identities"] == PEOPLE
+    # The service reads the adopted calibration from the store on each decision: the next answer names it.
+    assert client.get("/v1/models/active").json()["calibration"]["id"] == result["calibration_id"]
+    audit = client.get("/v1/admin/audit", params={"action": "calibration.adopt"}).json()
+    assert any(e["key_name"] == "cli" for e in audit["items"]), audit
+    assert client.delete("/v1/admin/calibration").json()["reverted"] is True
+
+    # A target the model has no rule for is refused with the rules it has, and nothing is adopted.
+    assert main([*args, "--far", "0.5"]) == 2
+    assert client.get("/v1/models/active").json()["calibration"]["id"] == "manifest"
