@@ -2,8 +2,10 @@
 deletion, key revocation, a model switch or rollback) the others serve within about a second; a switch re-embeds
 the gallery once, in the replica that leads it; every answer names the model that gave it.
 
-The propagation times measured are attached to the test report (record_property) and logged; the assertions
-bound them loosely (these shared machines swing by 10x), the report carries the numbers."""
+The propagation times measured are attached to the test report (record_property) and logged. Enrollments and
+deletions are held to the promise, 1 s from the acknowledgement until a search on another replica shows them (the
+search's own time included); a model switch has no such promise (the leader re-embeds first), only a loose bound
+that a replica which never follows fails."""
 
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from tests.pg_server import PgTestServer
 logger = logging.getLogger(__name__)
 
 ADMIN = "replica-admin-key"
-# A correctness bound, far above the ~0.2 s poll interval: a replica that never follows fails, a slow one does not.
-PROPAGATION_BOUND_S = 10.0
+# What the service promises for enrollments and deletions (replicas poll every 0.2 s here, the default).
+PROPAGATION_BOUND_S = 1.0
 SWITCH_BOUND_S = 60.0
 
 
@@ -124,7 +126,7 @@ def test_three_replicas_act_as_one_service(
         timeout=30,
     )
     identity = r.json()["identity"]["id"]
-    until(lambda: identity in search_ids(r3), PROPAGATION_BOUND_S)
+    times["enroll_r2_to_r3_s"] = until(lambda: identity in search_ids(r3), PROPAGATION_BOUND_S)
     start = time.monotonic()
     job = httpx.post(f"{r3.url}/v1/admin/models/tiny-b/activate", headers=admin, timeout=30).json()
     busy = httpx.post(f"{r1.url}/v1/admin/models/tiny-b/activate", headers=admin, timeout=30)
