@@ -44,8 +44,10 @@ class VectorIndex:
         else:
             self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._ids: set[int] = set()
-        # HNSW cannot drop a node: removed faces stay in the graph and are filtered out of results.
+        # HNSW cannot drop a node: removed faces stay in the graph (still paths through it) and the search is told
+        # to leave them out of its results, so a search costs the same however many faces were removed.
         self._removed: set[int] = set()
+        self._exclude: faiss.SearchParametersHNSW | None = None
         self._lock = ReadWriteLock()
 
     @property
@@ -75,6 +77,7 @@ class VectorIndex:
             self._ids.difference_update(present)
             if self.approximate:
                 self._removed.update(present)
+                self._exclude = self._excluding(self._removed)
             else:
                 self._index.remove_ids(np.asarray(present, dtype=np.int64))  # type: ignore[arg-type]
 
@@ -83,16 +86,19 @@ class VectorIndex:
         q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         with self._lock.read():
             k = max(1, min(k, max(1, self.size)))
-            fetch = k + len(self._removed) if self.approximate else k
-            scores, ids = self._index.search(q, min(fetch, max(1, int(self._index.ntotal))))
-            if self._removed:
-                dead = np.isin(ids, np.fromiter(self._removed, dtype=np.int64))
-                ids = np.where(dead, -1, ids)
-                scores = np.where(dead, -np.inf, scores).astype(np.float32)
-                order = np.argsort(-scores, axis=1, kind="stable")
-                scores = np.take_along_axis(scores, order, axis=1)
-                ids = np.take_along_axis(ids, order, axis=1)
-        return scores[:, :k], ids[:, :k]
+            if self._exclude is None:
+                scores, ids = self._index.search(q, k)
+            else:
+                scores, ids = self._index.search(q, k, params=self._exclude)
+        return scores, ids
+
+    def _excluding(self, removed: set[int]) -> faiss.SearchParametersHNSW:
+        """HNSW search parameters that leave the removed faces out of the results."""
+        batch = faiss.IDSelectorBatch(np.fromiter(removed, dtype=np.int64, count=len(removed)))
+        params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorNot(batch), efSearch=self.params.hnsw_ef_search)
+        # faiss keeps raw pointers to the selectors: hold them for as long as the parameters live.
+        params.keep = (batch, params.sel)  # type: ignore[attr-defined]
+        return params
 
 
 class CollectionIndex:

@@ -55,3 +55,18 @@ def test_a_search_sees_only_the_collections_it_is_given() -> None:
     assert [i for _, i in index.search(vecs[3], 5, ["c"])] == [5]
     index.remove([5], "c")
     assert index.search(vecs[5], 5, ["c"]) == [] and index.size == 5
+
+
+def test_hnsw_after_many_removals_still_answers_k_live_faces_nearest_first() -> None:
+    vecs = unit_vectors(400, seed=1)
+    ids = np.arange(400, dtype=np.int64)
+    index = VectorIndex(32, PARAMS, expected=400)
+    index.add(ids, vecs)
+    removed = ids[::2]  # half the graph, the queries' own faces among them
+    index.remove(removed.tolist())
+    live = ids[1::2]
+    scores, found = index.search(vecs[:20], 5)
+    assert not np.isin(found, removed).any() and (found >= 0).all()
+    exact = live[np.argsort(-(vecs[:20] @ vecs[live].T), axis=1)[:, :5]]
+    assert np.mean([len(set(f) & set(e)) / 5 for f, e in zip(found.tolist(), exact.tolist(), strict=True)]) >= 0.95
+    assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
