@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import faiss
 import numpy as np
@@ -47,7 +48,7 @@ class VectorIndex:
         # HNSW cannot drop a node: removed faces stay in the graph (still paths through it) and the search is told
         # to leave them out of its results, so a search costs the same however many faces were removed.
         self._removed: set[int] = set()
-        self._exclude: faiss.SearchParametersHNSW | None = None
+        self._exclude: Any = None  # faiss.SearchParametersHNSW (absent from faiss's type stubs)
         self._lock = ReadWriteLock()
 
     @property
@@ -92,12 +93,13 @@ class VectorIndex:
                 scores, ids = self._index.search(q, k, params=self._exclude)
         return scores, ids
 
-    def _excluding(self, removed: set[int]) -> faiss.SearchParametersHNSW:
+    def _excluding(self, removed: set[int]) -> Any:
         """HNSW search parameters that leave the removed faces out of the results."""
         batch = faiss.IDSelectorBatch(np.fromiter(removed, dtype=np.int64, count=len(removed)))
-        params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorNot(batch), efSearch=self.params.hnsw_ef_search)
+        hnsw_params: Any = faiss.SearchParametersHNSW  # type: ignore[attr-defined]
+        params = hnsw_params(sel=faiss.IDSelectorNot(batch), efSearch=self.params.hnsw_ef_search)
         # faiss keeps raw pointers to the selectors: hold them for as long as the parameters live.
-        params.keep = (batch, params.sel)  # type: ignore[attr-defined]
+        params.keep = (batch, params.sel)
         return params
 
 
