@@ -1,14 +1,18 @@
 """The search index: a projection of the gallery's active-model embeddings, one per collection.
 
 Up to ``exact_max`` faces a collection is searched exactly (faiss flat inner product over unit vectors); past it,
-rebuilt as an HNSW graph, which answers in well under a millisecond at the cost of a recall a little below 1
+as an HNSW graph, which answers in milliseconds at a million faces at the cost of a recall that can fall below 1
 (bench/search.py measures both). It is rebuilt from the store at start and after a model switch, and updated
 under a write lock after each committed enrollment or deletion (this process's or, over PostgreSQL, another
 replica's): adding a face already present or removing one absent changes nothing, so a change may arrive twice.
+An exact part that grows past ``exact_max`` while the service runs is rebuilt as a graph in a background thread
+and swapped in when done; searches meanwhile stay exact, and no change made during the build is lost.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from service.rwlock import ReadWriteLock
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class VectorIndex:
         # to leave them out of its results, so a search costs the same however many faces were removed.
         self._removed: set[int] = set()
         self._exclude: Any = None  # faiss.SearchParametersHNSW (absent from faiss's type stubs)
+        # Set once this part has been replaced by a graph: later changes go to the graph (see CollectionIndex).
+        self._successor: VectorIndex | None = None
         self._lock = ReadWriteLock()
 
     @property
@@ -62,25 +70,68 @@ class VectorIndex:
             return
         vecs = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         with self._lock.write():
-            keep = np.array([int(i) not in self._ids and int(i) not in self._removed for i in face_ids], dtype=bool)
-            if not keep.any():
+            if self._successor is not None:
+                successor = self._successor
+            else:
+                self._add_locked(face_ids, vecs)
                 return
-            ids = np.ascontiguousarray(np.asarray(face_ids, dtype=np.int64)[keep])
-            self._index.add_with_ids(np.ascontiguousarray(vecs[keep]), ids)
-            self._ids.update(int(i) for i in ids)
+        successor.add(face_ids, vecs)
+
+    def _add_locked(self, face_ids: npt.NDArray[np.int64], vecs: npt.NDArray[np.float32]) -> None:
+        keep = np.array([int(i) not in self._ids and int(i) not in self._removed for i in face_ids], dtype=bool)
+        if not keep.any():
+            return
+        ids = np.ascontiguousarray(np.asarray(face_ids, dtype=np.int64)[keep])
+        self._index.add_with_ids(np.ascontiguousarray(vecs[keep]), ids)
+        self._ids.update(int(i) for i in ids)
 
     def remove(self, face_ids: Iterable[int]) -> None:
         """Drop faces from the index (those absent are ignored)."""
+        face_ids = list(face_ids)
         with self._lock.write():
-            present = [int(i) for i in face_ids if int(i) in self._ids]
-            if not present:
-                return
-            self._ids.difference_update(present)
-            if self.approximate:
-                self._removed.update(present)
-                self._exclude = self._excluding(self._removed)
+            if self._successor is not None:
+                successor = self._successor
             else:
-                self._index.remove_ids(np.asarray(present, dtype=np.int64))  # type: ignore[arg-type]
+                self._remove_locked(face_ids)
+                return
+        successor.remove(face_ids)
+
+    def _remove_locked(self, face_ids: list[int]) -> None:
+        present = [int(i) for i in face_ids if int(i) in self._ids]
+        if not present:
+            return
+        self._ids.difference_update(present)
+        if self.approximate:
+            self._removed.update(present)
+            self._exclude = self._excluding(self._removed)
+        else:
+            self._index.remove_ids(np.asarray(present, dtype=np.int64))  # type: ignore[arg-type]
+
+    def snapshot(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The indexed face ids and their vectors (an exact part's; a graph's are not kept apart from it)."""
+        if self.approximate:
+            raise ValueError("a graph part is rebuilt from the store, not from itself")
+        with self._lock.read():
+            ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            vectors = self._index.index.reconstruct_n(0, int(self._index.ntotal))
+        return ids, np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+
+    def retire_into(self, successor: VectorIndex) -> None:
+        """Bring successor (built from an earlier snapshot) up to date with this part, then send every later change
+        to it. Searches still holding this part keep getting its (exact) answers."""
+        with self._lock.write():
+            have = successor.ids()
+            added = np.fromiter(self._ids - have, dtype=np.int64)
+            if added.size:
+                vectors = np.stack([self._index.reconstruct(int(i)) for i in added]).astype(np.float32)
+                successor.add(added, vectors)
+            successor.remove(sorted(have - self._ids))
+            self._successor = successor
+
+    def ids(self) -> set[int]:
+        """A copy of the indexed face ids."""
+        with self._lock.read():
+            return set(self._ids)
 
     def search(self, queries: npt.NDArray[np.float32], k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Top-k (cosines, face ids) per query, best first; missing hits have id -1."""
@@ -111,6 +162,8 @@ class CollectionIndex:
         self.params = params
         self._parts: dict[str, VectorIndex] = {}
         self._lock = ReadWriteLock()
+        # Collections whose exact part is being rebuilt as a graph, with the thread doing it.
+        self._promotions: dict[str, threading.Thread] = {}
 
     @classmethod
     def build(
@@ -150,6 +203,43 @@ class CollectionIndex:
             if part is None:
                 part = self._parts[collection] = VectorIndex(self.dim, self.params)
         part.add(face_ids, vectors)
+        if not part.approximate and part.size > self.params.exact_max:
+            self._promote(collection, part)
+
+    def _promote(self, collection: str, part: VectorIndex) -> None:
+        """Rebuild an exact part that outgrew exact_max as a graph, in the background (once at a time)."""
+        with self._lock.write():
+            if collection in self._promotions or self._parts.get(collection) is not part:
+                return
+            thread = threading.Thread(
+                target=self._build_graph, args=(collection, part), name=f"index-graph-{collection}", daemon=True
+            )
+            self._promotions[collection] = thread
+        thread.start()
+
+    def _build_graph(self, collection: str, part: VectorIndex) -> None:
+        try:
+            ids, vectors = part.snapshot()
+            logger.info("collection %r outgrew exact search (%d faces): building its HNSW graph", collection, len(ids))
+            graph = VectorIndex(self.dim, self.params, expected=len(ids))
+            graph.add(ids, vectors)
+            part.retire_into(graph)
+            with self._lock.write():
+                if self._parts.get(collection) is part:
+                    self._parts[collection] = graph
+            logger.info("collection %r now searched through its HNSW graph (%d faces)", collection, graph.size)
+        except Exception:
+            logger.exception("building the HNSW graph of collection %r failed; its search stays exact", collection)
+        finally:
+            with self._lock.write():
+                self._promotions.pop(collection, None)
+
+    def wait_for_graphs(self, timeout_s: float | None = None) -> None:
+        """Wait until every graph being built in the background is in place (for shutdown and tests)."""
+        with self._lock.read():
+            threads = list(self._promotions.values())
+        for thread in threads:
+            thread.join(timeout_s)
 
     def remove(self, face_ids: list[int], collection: str | None = None) -> None:
         """Drop faces (from one collection when known, else from wherever they are)."""

@@ -70,3 +70,27 @@ def test_hnsw_after_many_removals_still_answers_k_live_faces_nearest_first() -> 
     exact = live[np.argsort(-(vecs[:20] @ vecs[live].T), axis=1)[:, :5]]
     assert np.mean([len(set(f) & set(e)) / 5 for f, e in zip(found.tolist(), exact.tolist(), strict=True)]) >= 0.95
     assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+
+
+def test_an_exact_collection_that_outgrows_the_limit_becomes_a_graph_without_losing_changes() -> None:
+    vecs = unit_vectors(120, seed=2)
+    index = CollectionIndex(32, PARAMS)
+    for start in range(0, 40, 10):  # 40 faces: below exact_max (50), exact
+        index.add("c", np.arange(start, start + 10, dtype=np.int64), vecs[start : start + 10])
+    index.wait_for_graphs()
+    exact_part = index._parts["c"]
+    assert not exact_part.approximate
+    index.add("c", np.arange(40, 60, dtype=np.int64), vecs[40:60])  # 60 faces: the graph is built in the background
+    # Changes while the graph is built (or just after) must all reach the part that ends up serving.
+    index.add("c", np.arange(60, 80, dtype=np.int64), vecs[60:80])
+    index.remove([0, 1, 61])
+    index.wait_for_graphs(timeout_s=60)
+    graph = index._parts["c"]
+    assert graph is not exact_part and graph.approximate and index.size == 77
+    index.add("c", np.arange(80, 90, dtype=np.int64), vecs[80:90])
+    exact_part.add(np.arange(90, 95, dtype=np.int64), vecs[90:95])  # a writer still holding the old part
+    index.remove([2])
+    assert index.size == 91 and graph.ids() == set(range(3, 95)) - {61}
+    for i in (3, 45, 70, 85, 93):
+        assert index.search(vecs[i], 1, ["c"])[0][1] == i
+    assert all(index.search(vecs[i], 1, ["c"])[0][1] != i for i in (0, 1, 2, 61))
