@@ -1,9 +1,14 @@
 """POST /v1/search: 1:N with calibrated decisions and an explicit unknown."""
 
+from collections.abc import Callable
+
 from fastapi.testclient import TestClient
 
+from service.config import Settings
+from service.main import create_app
 from tests.images import astronaut_jpeg, astronaut_variant_jpeg
 from tests.pg_server import both_backends
+from tests.test_service.conftest import ADMIN_KEY
 
 pytestmark = both_backends()
 
@@ -40,3 +45,23 @@ def test_search_validates_k(client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
     r = client.post("/v1/search", files={"image": ("q.jpg", astronaut_jpeg())}, data={"k": "1000"})
     assert r.json()["error"]["message"] == "k=1000 is above the limit of 100"
+
+
+def test_a_collection_that_outgrows_exact_search_is_searched_through_its_graph(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(exact_search_max_faces=1)
+    with TestClient(create_app(settings), headers={"X-API-Key": ADMIN_KEY}) as client:
+        ids = {}
+        for name, photo in (("A", astronaut_jpeg()), ("B", astronaut_variant_jpeg())):
+            r = client.post("/v1/identities", data={"name": name}, files=[("images", ("p.jpg", photo))])
+            ids[name] = r.json()["identity"]["id"]
+        index = client.app.state.dprime.gallery.index  # type: ignore[attr-defined]
+        index.wait_for_graphs(timeout_s=60)
+        assert index._parts["default"].approximate  # two faces, past the limit of one: rebuilt as a graph
+        for name, photo in (("A", astronaut_jpeg()), ("B", astronaut_variant_jpeg())):
+            hits = client.post("/v1/search", files={"image": ("q.jpg", photo)}).json()["hits"]
+            assert hits[0]["identity_id"] == ids[name]
+        client.delete(f"/v1/identities/{ids['A']}")
+        hits = client.post("/v1/search", files={"image": ("q.jpg", astronaut_jpeg())}).json()["hits"]
+        assert [h["identity_id"] for h in hits] == [ids["B"]]
