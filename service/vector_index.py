@@ -235,7 +235,7 @@ class CollectionIndex:
                 self._promotions.pop(collection, None)
 
     def wait_for_graphs(self, timeout_s: float | None = None) -> None:
-        """Wait until every graph being built in the background is in place (for shutdown and tests)."""
+        """Wait until every graph being built in the background is in place (or timeout_s passes)."""
         with self._lock.read():
             threads = list(self._promotions.values())
         for thread in threads:
