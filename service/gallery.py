@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from facepipe.detection import Detection
 from service.config import Settings
 from service.errors import ServiceError
 from service.gallery_records import DEFAULT_COLLECTION, GalleryRepository, IdentityRow, NewFace, StoredChip, VectorSet
+from service.index_snapshot import keep_only
 from service.metrics import Metrics
 from service.pipeline import EmbeddedFace, FacePipeline
 from service.runtime import ModelRuntime
@@ -83,6 +85,7 @@ class Gallery:
             index = self.build_index(runtime)
             self.index, self.model_id, self.seen_change = index, runtime.model_id, seen
             self._pending = {}
+        self.save_index()
         if self.store.pinned_model() != runtime.model_id:
             self.store.pin_model(runtime.model_id)
         self.metrics.gallery_faces.set(index.size)
@@ -113,10 +116,29 @@ class Gallery:
         return done
 
     def build_index(self, runtime: ModelRuntime) -> CollectionIndex:
-        """A fresh index of runtime's embeddings from the store."""
+        """A fresh index of runtime's embeddings from the store (graphs kept on disk are read back and synced)."""
         vs = self.store.vectors(runtime.model_id, runtime.dim)
         assert vs.collections is not None
-        return CollectionIndex.build(runtime.dim, self.index_params, vs.face_ids, vs.vectors, vs.collections)
+        snapshots = self._snapshot_dir(runtime.model_id)
+        return CollectionIndex.build(runtime.dim, self.index_params, vs.face_ids, vs.vectors, vs.collections, snapshots)
+
+    def _snapshot_dir(self, model_id: str) -> Path | None:
+        return self.settings.data_dir / "index" / model_id if self.settings.index_snapshots else None
+
+    def save_index(self) -> None:
+        """Keep the serving index's graphs on disk for the next start (a failure costs only a rebuild then)."""
+        index, model_id = self.index, self.model_id
+        snapshots = self._snapshot_dir(model_id) if model_id is not None else None
+        if index is None or snapshots is None:
+            return
+        try:
+            written = index.save(snapshots)
+            keep_only(snapshots)
+        except (OSError, RuntimeError) as exc:
+            logger.warning("could not keep the search index on disk (%s); the next start rebuilds it", exc)
+            return
+        if written:
+            logger.info("kept %d HNSW graph(s) of model %s in %s", written, model_id, snapshots)
 
     def follow(self) -> int:
         """Apply the changes other processes committed since the last call; returns how many were applied."""

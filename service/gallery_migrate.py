@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from facecore.errors import DprimeError
 from service.data_lock import DataDirLock
+from service.gallery_store import FACE_ID_MARK
 from service.gallery_url import GalleryLocation
 from service.schema import upgrade_schema
 
@@ -184,9 +185,15 @@ def migrate(source: GalleryLocation, dest: GalleryLocation) -> MigrationReport:
                 for table, path in files.items():
                     copied[table] = _insert(conn, table, (_to_pg(table, r, digest) for r in _read_sqlite(path, table)))
                 for table, column in _SEQUENCES.items():
+                    # Faces: also past the highest id SQLite ever gave out, so a deleted face's id stays unused.
+                    mark = (
+                        f", (SELECT CAST(value AS BIGINT) FROM meta WHERE key = '{FACE_ID_MARK}')"
+                        if table == "faces"
+                        else ""
+                    )
                     conn.execute(
                         f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
-                        f"COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+                        f"COALESCE(GREATEST((SELECT MAX({column}) FROM {table}){mark}), 0) + 1, false)"
                     )
                 _check(conn, copied, digest, source, dest)
     report = MigrationReport(

@@ -40,6 +40,9 @@ from service.sqlite_conn import ThreadLocalSQLite, online_backup
 
 __all__ = ["FaceRow", "GalleryStore", "IdentityRow", "NewFace", "StoredChip", "VectorSet"]
 
+# meta key of the highest face id ever given out (deleted faces' ids are never reused).
+FACE_ID_MARK = "face_id_high_water"
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
@@ -127,11 +130,20 @@ class GalleryStore:
     ) -> list[int]:
         ids = []
         created = _now()
-        for f in faces:
+        # SQLite would hand the newest face's id out again once that face is deleted; a search index keyed by face
+        # id (a graph keeps removed faces as waypoints, a snapshot on disk keeps their vectors) must never see one
+        # id stand for two faces, so ids only grow, past a high-water mark kept in meta.
+        (last,) = conn.execute(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM faces), 0), "
+            "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0))",
+            (FACE_ID_MARK,),
+        ).fetchone()
+        for offset, f in enumerate(faces, start=1):
             cur = conn.execute(
-                "INSERT INTO faces (identity_rowid, created, det_score, chip, chip_format, chip_box, chip_landmarks,"
-                " chip_scale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO faces (id, identity_rowid, created, det_score, chip, chip_format, chip_box,"
+                " chip_landmarks, chip_scale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    int(last) + offset,
                     identity_rowid,
                     created,
                     f.det_score,
@@ -148,6 +160,8 @@ class GalleryStore:
                 (face_id, model_id, np.asarray(f.mu, dtype=np.float32).tobytes(), float(f.kappa)),
             )
             ids.append(face_id)
+        if ids:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (FACE_ID_MARK, str(max(ids))))
         return ids
 
     def get_identity(self, identity_id: str, model_id: str | None = None) -> IdentityRow | None:

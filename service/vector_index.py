@@ -15,12 +15,14 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
+from service.index_snapshot import agrees_with_store, read_graph, snapshot_path, write_graph
 from service.rwlock import ReadWriteLock
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,33 @@ class VectorIndex:
         # Set once this part has been replaced by a graph: later changes go to the graph (see CollectionIndex).
         self._successor: VectorIndex | None = None
         self._lock = ReadWriteLock()
+
+    @classmethod
+    def from_graph(cls, graph: faiss.IndexIDMap2, dim: int, params: IndexParams) -> VectorIndex:
+        """A part around a graph read back from disk (index_snapshot.read_graph); sync() it with the store next."""
+        part = cls(dim, params, expected=params.exact_max + 1)
+        inner: Any = faiss.downcast_index(graph.index)
+        inner.hnsw.efSearch = params.hnsw_ef_search
+        part._index = graph
+        part._ids = {int(i) for i in faiss.vector_to_array(graph.id_map)}
+        return part
+
+    def sync(self, face_ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> tuple[int, int]:
+        """Make the part hold exactly these faces: add the missing, drop the others; (added, dropped)."""
+        wanted = {int(i) for i in face_ids}
+        with self._lock.write():
+            gone = sorted(self._ids - wanted)
+            self._remove_locked(gone)
+            new = np.array([int(i) not in self._ids for i in face_ids], dtype=bool)
+            self._add_locked(np.asarray(face_ids, dtype=np.int64)[new], np.asarray(vectors, dtype=np.float32)[new])
+        return int(new.sum()), len(gone)
+
+    def save(self, path: Path) -> None:
+        """Write a graph part to disk (index_snapshot.write_graph); an exact part is rebuilt in no time instead."""
+        if not self.approximate:
+            raise ValueError("only graph parts are kept on disk")
+        with self._lock.read():
+            write_graph(self._index, path)
 
     @property
     def size(self) -> int:
@@ -173,15 +202,38 @@ class CollectionIndex:
         face_ids: npt.NDArray[np.int64],
         vectors: npt.NDArray[np.float32],
         collections: npt.NDArray[np.str_],
+        snapshots: Path | None = None,
     ) -> CollectionIndex:
-        """An index of every face, each in its collection's part (exact or HNSW by that part's size)."""
+        """An index of every face, each in its collection's part (exact or HNSW by that part's size). With
+        snapshots (a model's snapshot directory), a graph kept there is read back and synced instead of rebuilt."""
         index = cls(dim, params)
         for name in np.unique(collections):
             mask = collections == name
             part = VectorIndex(dim, params, expected=int(mask.sum()))
-            part.add(face_ids[mask], vectors[mask])
+            graph = None
+            if part.approximate and snapshots is not None:
+                graph = read_graph(snapshot_path(snapshots, str(name)), dim, params.hnsw_m)
+                if graph is not None and not agrees_with_store(graph, face_ids[mask], vectors[mask]):
+                    logger.warning(
+                        "collection %r: the graph on disk has other vectors than the store: rebuilding", name
+                    )
+                    graph = None
+            if graph is not None:
+                part = VectorIndex.from_graph(graph, dim, params)
+                added, dropped = part.sync(face_ids[mask], vectors[mask])
+                logger.info("collection %r: graph read from disk, %d face(s) added, %d left out", name, added, dropped)
+            else:
+                part.add(face_ids[mask], vectors[mask])
             index._parts[str(name)] = part
         return index
+
+    def save(self, snapshots: Path) -> int:
+        """Keep every graph part in a model's snapshot directory; returns how many were written."""
+        with self._lock.read():
+            parts = [(name, part) for name, part in self._parts.items() if part.approximate]
+        for name, part in parts:
+            part.save(snapshot_path(snapshots, name))
+        return len(parts)
 
     @property
     def size(self) -> int:

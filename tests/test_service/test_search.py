@@ -1,7 +1,9 @@
 """POST /v1/search: 1:N with calibrated decisions and an explicit unknown."""
 
+import logging
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
 from service.config import Settings
@@ -65,3 +67,31 @@ def test_a_collection_that_outgrows_exact_search_is_searched_through_its_graph(
         client.delete(f"/v1/identities/{ids['A']}")
         hits = client.post("/v1/search", files={"image": ("q.jpg", astronaut_jpeg())}).json()["hits"]
         assert [h["identity_id"] for h in hits] == [ids["B"]]
+
+
+def test_the_graph_is_kept_on_disk_and_read_back_at_the_next_start(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(exact_search_max_faces=1)
+    photos = {"A": astronaut_jpeg(), "B": astronaut_variant_jpeg()}
+    with TestClient(create_app(settings), headers={"X-API-Key": ADMIN_KEY}) as client:
+        ids = {}
+        for name, photo in photos.items():
+            r = client.post("/v1/identities", data={"name": name}, files=[("images", ("p.jpg", photo))])
+            ids[name] = r.json()["identity"]["id"]
+        client.app.state.dprime.gallery.index.wait_for_graphs(timeout_s=60)  # type: ignore[attr-defined]
+        last_face = max(f["face_id"] for f in r.json()["identity"]["faces"])
+    assert (settings.data_dir / "index" / "tiny-a" / "default.faiss").is_file()  # kept at shutdown
+
+    with caplog.at_level(logging.INFO, logger="service.vector_index"):
+        with TestClient(create_app(settings), headers={"X-API-Key": ADMIN_KEY}) as client:
+            assert "graph read from disk, 0 face(s) added, 0 left out" in caplog.text
+            for name, photo in photos.items():
+                hits = client.post("/v1/search", files={"image": ("q.jpg", photo)}).json()["hits"]
+                assert hits[0]["identity_id"] == ids[name]
+            # The newest face deleted, then a new one enrolled: it gets a new id (a graph never sees an id twice).
+            client.delete(f"/v1/identities/{ids['B']}")
+            r = client.post("/v1/identities", data={"name": "C"}, files=[("images", ("p.jpg", photos["B"]))])
+            assert min(f["face_id"] for f in r.json()["identity"]["faces"]) > last_face
+            hits = client.post("/v1/search", files={"image": ("q.jpg", photos["B"])}).json()["hits"]
+            assert hits[0]["identity_id"] == r.json()["identity"]["id"]

@@ -3,7 +3,11 @@ twice (a replica applies its own enrollments at once and again when it reads the
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from service.vector_index import CollectionIndex, IndexParams, VectorIndex
 
@@ -94,3 +98,39 @@ def test_an_exact_collection_that_outgrows_the_limit_becomes_a_graph_without_los
     for i in (3, 45, 70, 85, 93):
         assert index.search(vecs[i], 1, ["c"])[0][1] == i
     assert all(index.search(vecs[i], 1, ["c"])[0][1] != i for i in (0, 1, 2, 61))
+
+
+def test_a_graph_kept_on_disk_is_read_back_and_brought_in_step_with_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    vecs = unit_vectors(300, seed=3)
+    ids = np.arange(1, 301, dtype=np.int64)
+    names = np.array(["big"] * 200 + ["small"] * 100)
+    first = CollectionIndex.build(32, PARAMS, ids[:250], vecs[:250], names[:250], tmp_path)
+    assert first.save(tmp_path) == 1  # only the graph: "small" (50 faces) stays exact and is rebuilt in no time
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.faiss"]
+
+    # Since the snapshot: faces 1-10 deleted, 11-20 enrolled in "big" (ids 301-310, new vectors).
+    extra = unit_vectors(10, seed=4)
+    now_ids = np.concatenate([ids[10:200], np.arange(301, 311)])
+    now_vecs = np.concatenate([vecs[10:200], extra])
+    with caplog.at_level(logging.INFO, logger="service.vector_index"):
+        again = CollectionIndex.build(32, PARAMS, now_ids, now_vecs, np.array(["big"] * 200), tmp_path)
+    assert "graph read from disk, 10 face(s) added, 10 left out" in caplog.text
+    assert again.size == 200
+    for i in (0, 50, 195, 199):
+        assert again.search(now_vecs[i], 1, ["big"])[0][1] == now_ids[i]
+    assert all(again.search(vecs[i], 1, ["big"])[0][1] != ids[i] for i in range(10))
+
+    # A snapshot whose vectors are not the store's (a restored backup, say) is refused and rebuilt.
+    caplog.clear()
+    moved = now_vecs.copy()
+    moved[5] = unit_vectors(1, seed=5)[0]
+    with caplog.at_level(logging.INFO, logger="service.vector_index"):
+        rebuilt = CollectionIndex.build(32, PARAMS, now_ids, moved, np.array(["big"] * 200), tmp_path)
+    assert "other vectors than the store" in caplog.text and "read from disk" not in caplog.text
+    assert rebuilt.search(moved[5], 1, ["big"])[0][1] == now_ids[5]
+
+    # An unreadable file costs a rebuild, nothing else.
+    (tmp_path / "big.faiss").write_bytes(b"not a graph")
+    assert CollectionIndex.build(32, PARAMS, now_ids, now_vecs, np.array(["big"] * 200), tmp_path).size == 200

@@ -1,0 +1,87 @@
+"""HNSW graphs kept on disk between starts, so a replica holding millions of faces is ready in seconds, not the
+minutes a rebuild takes (bench/search.py: about 24 minutes per million faces on two cores).
+
+A snapshot is a cache, never the truth: the store is. Loading one checks that it is a graph of the right width
+and degree, then brings it up to date with the store (faces enrolled since are added, faces deleted since are
+left out of answers), so a snapshot from before a crash, or one a few changes old, still gives exact membership.
+One directory per model (``<data_dir>/index/<model_id>/<collection>.faiss``); only the serving model's is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+logger = logging.getLogger(__name__)
+
+SUFFIX = ".faiss"
+
+
+def snapshot_path(model_dir: Path, collection: str) -> Path:
+    """Where one collection's graph is kept in a model's snapshot directory (collection names are safe file names)."""
+    return model_dir / f"{collection}{SUFFIX}"
+
+
+def write_graph(index: faiss.Index, path: Path) -> None:
+    """Write atomically: a crash mid-write leaves the previous snapshot, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    faiss.write_index(index, str(tmp))
+    os.replace(tmp, path)
+
+
+def read_graph(path: Path, dim: int, m: int) -> faiss.IndexIDMap2 | None:
+    """The ID-mapped HNSW graph at path, or None (saying why) when it is missing, unreadable or built otherwise."""
+    if not path.is_file():
+        return None
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as exc:
+        logger.warning("index snapshot %s unreadable (%s): rebuilding", path, exc)
+        return None
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else None
+    if (
+        not isinstance(index, faiss.IndexIDMap2)
+        or not isinstance(inner, faiss.IndexHNSWFlat)
+        or inner.metric_type != faiss.METRIC_INNER_PRODUCT
+        or index.d != dim
+        or inner.hnsw.nb_neighbors(1) != m  # type: ignore[attr-defined]
+    ):
+        logger.warning("index snapshot %s is not a %d-d HNSW graph of degree %d: rebuilding", path, dim, m)
+        return None
+    return index
+
+
+def agrees_with_store(
+    graph: faiss.IndexIDMap2, face_ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
+) -> bool:
+    """True when every face both the graph and the store hold has the same vector in both (bit for bit): a snapshot
+    written before a gallery restore, or by another model under the same id, is refused instead of trusted."""
+    graph_ids = faiss.vector_to_array(graph.id_map).astype(np.int64)
+    if len(face_ids) == 0 or len(graph_ids) == 0:
+        return True
+    order = np.argsort(face_ids)
+    sorted_ids = np.asarray(face_ids, dtype=np.int64)[order]
+    pos = np.clip(np.searchsorted(sorted_ids, graph_ids), 0, len(sorted_ids) - 1)
+    common = sorted_ids[pos] == graph_ids
+    if not common.any():
+        return True
+    inner = faiss.downcast_index(graph.index)
+    kept = inner.reconstruct_n(0, int(inner.ntotal))[common]
+    return bool(np.array_equal(kept, np.asarray(vectors, dtype=np.float32)[order[pos[common]]]))
+
+
+def keep_only(model_dir: Path) -> None:
+    """Remove the snapshots of every other model beside model_dir (only the serving model's are worth their disk;
+    a rollback rebuilds once)."""
+    if not model_dir.parent.is_dir():
+        return
+    for child in model_dir.parent.iterdir():
+        if child.is_dir() and child != model_dir:
+            shutil.rmtree(child, ignore_errors=True)
