@@ -192,9 +192,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--m", type=int, default=32, help="HNSW degree (DPRIME_HNSW_M)")
     parser.add_argument("--ef-construction", type=int, default=160, help="DPRIME_HNSW_EF_CONSTRUCTION")
-    parser.add_argument(
-        "--ef-search", type=int, nargs="+", default=[64, 128, 256], help="DPRIME_HNSW_EF_SEARCH values"
-    )
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[64, 128, 256], help="DPRIME_HNSW_EF_SEARCH values")
     parser.add_argument("--pgvector-max", type=int, default=100_000, help="largest gallery pgvector is built for")
     parser.add_argument("--pg-m", type=int, default=16, help="pgvector HNSW m (its default)")
     parser.add_argument("--pg-ef-construction", type=int, default=64, help="pgvector HNSW ef_construction (default)")

@@ -43,7 +43,6 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_list)
 
 
-
 def _stores(args: argparse.Namespace) -> Any:
     from service.config import load_settings
     from service.repositories import open_stores
