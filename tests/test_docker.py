@@ -45,9 +45,10 @@ def test_compose_file_is_valid_and_requires_the_admin_key_and_the_database_passw
     assert ok.returncode == 0, ok.stderr
     resolved = yaml.safe_load(ok.stdout)
     assert set(resolved["services"]) == {"postgres", "serve", "proxy", "train", "redeploy"}
-    missing = compose("config", DPRIME_DB_PASSWORD="pw")
+    # One variable missing at a time: with several, compose names whichever it meets first, in no fixed order.
+    missing = compose("config", DPRIME_DB_PASSWORD="pw", MODEL_ID="m1")
     assert missing.returncode != 0 and "set DPRIME_ADMIN_KEY" in missing.stderr
-    missing = compose("config", DPRIME_ADMIN_KEY="k")
+    missing = compose("config", DPRIME_ADMIN_KEY="k", MODEL_ID="m1")
     assert missing.returncode != 0 and "set DPRIME_DB_PASSWORD" in missing.stderr
 
 
