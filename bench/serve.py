@@ -163,7 +163,12 @@ def search_latency(sizes: list[int], dim: int, queries: int) -> list[dict[str, A
         vecs = centers[rng.integers(0, len(centers), n)] + 0.3 * rng.normal(size=(n, dim)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         # Exact at every size: this compares the flat scan with numpy (bench/search.py measures HNSW).
-        index = VectorIndex(dim, IndexParams(exact_max=n, hnsw_m=32, hnsw_ef_construction=80, hnsw_ef_search=128))
+        index = VectorIndex(
+            dim,
+            IndexParams(
+                exact_max=n, hnsw_m=32, hnsw_ef_construction=160, hnsw_ef_search=128, rebuild_removed_share=0.1
+            ),
+        )
         index.add(np.arange(n, dtype=np.int64), vecs)
         q = vecs[rng.integers(0, n, queries)] + 0.05 * rng.normal(size=(queries, dim)).astype(np.float32)
         q /= np.linalg.norm(q, axis=1, keepdims=True)

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         description="keep HNSW graphs in data_dir/index between starts (about 2.3 GiB per million 512-d faces), "
         "so a large collection is ready in seconds instead of rebuilt",
     )
+    index_rebuild_removed_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="a graph read back from disk is rebuilt when more than this share of its nodes are deleted faces "
+        "(deleted faces stay in a graph as waypoints until it is rebuilt)",
+    )
     hnsw_ef_search: int = Field(
         default=256,
         ge=8,

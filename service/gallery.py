@@ -67,6 +67,7 @@ class Gallery:
             hnsw_m=settings.hnsw_m,
             hnsw_ef_construction=settings.hnsw_ef_construction,
             hnsw_ef_search=settings.hnsw_ef_search,
+            rebuild_removed_share=settings.index_rebuild_removed_share,
         )
         # The newest change of the shared store that this process's index reflects.
         self.seen_change = 0

@@ -77,6 +77,14 @@ def agrees_with_store(
     return bool(np.array_equal(kept, np.asarray(vectors, dtype=np.float32)[order[pos[common]]]))
 
 
+def removed_share(graph: faiss.IndexIDMap2, face_ids: npt.NDArray[np.int64]) -> float:
+    """The share of the graph's nodes whose face the store no longer holds."""
+    graph_ids = faiss.vector_to_array(graph.id_map).astype(np.int64)
+    if len(graph_ids) == 0:
+        return 0.0
+    return float(np.mean(~np.isin(graph_ids, face_ids)))
+
+
 def keep_only(model_dir: Path) -> None:
     """Remove the snapshots of every other model beside model_dir (only the serving model's are worth their disk;
     a rollback rebuilds once)."""

@@ -22,7 +22,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from service.index_snapshot import agrees_with_store, read_graph, snapshot_path, write_graph
+from service.index_snapshot import agrees_with_store, read_graph, removed_share, snapshot_path, write_graph
 from service.rwlock import ReadWriteLock
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ class IndexParams:
     hnsw_m: int
     hnsw_ef_construction: int
     hnsw_ef_search: int
+    # A graph read back from disk is rebuilt instead when more than this share of its nodes are deleted faces.
+    rebuild_removed_share: float
 
 
 class VectorIndex:
@@ -59,6 +61,8 @@ class VectorIndex:
         self._exclude: Any = None  # faiss.SearchParametersHNSW (absent from faiss's type stubs)
         # Set once this part has been replaced by a graph: later changes go to the graph (see CollectionIndex).
         self._successor: VectorIndex | None = None
+        # Differs from what is kept on disk (a graph read back and not changed since is not written again).
+        self.unsaved = True
         self._lock = ReadWriteLock()
 
     @classmethod
@@ -69,6 +73,7 @@ class VectorIndex:
         inner.hnsw.efSearch = params.hnsw_ef_search
         part._index = graph
         part._ids = {int(i) for i in faiss.vector_to_array(graph.id_map)}
+        part.unsaved = False
         return part
 
     def sync(self, face_ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> tuple[int, int]:
@@ -87,6 +92,7 @@ class VectorIndex:
             raise ValueError("only graph parts are kept on disk")
         with self._lock.read():
             write_graph(self._index, path)
+            self.unsaved = False
 
     @property
     def size(self) -> int:
@@ -113,6 +119,7 @@ class VectorIndex:
         ids = np.ascontiguousarray(np.asarray(face_ids, dtype=np.int64)[keep])
         self._index.add_with_ids(np.ascontiguousarray(vecs[keep]), ids)
         self._ids.update(int(i) for i in ids)
+        self.unsaved = True
 
     def remove(self, face_ids: Iterable[int]) -> None:
         """Drop faces from the index (those absent are ignored)."""
@@ -130,6 +137,7 @@ class VectorIndex:
         if not present:
             return
         self._ids.difference_update(present)
+        self.unsaved = True
         if self.approximate:
             self._removed.update(present)
             self._exclude = self._excluding(self._removed)
@@ -218,6 +226,10 @@ class CollectionIndex:
                         "collection %r: the graph on disk has other vectors than the store: rebuilding", name
                     )
                     graph = None
+                if graph is not None and removed_share(graph, face_ids[mask]) > params.rebuild_removed_share:
+                    # Deleted faces stay in a graph as waypoints; past this share, rebuild to compact it.
+                    logger.info("collection %r: many deleted faces in the graph on disk: rebuilding it", name)
+                    graph = None
             if graph is not None:
                 part = VectorIndex.from_graph(graph, dim, params)
                 added, dropped = part.sync(face_ids[mask], vectors[mask])
@@ -228,9 +240,10 @@ class CollectionIndex:
         return index
 
     def save(self, snapshots: Path) -> int:
-        """Keep every graph part in a model's snapshot directory; returns how many were written."""
+        """Keep every graph part that differs from its copy on disk in a model's snapshot directory; returns how
+        many were written."""
         with self._lock.read():
-            parts = [(name, part) for name, part in self._parts.items() if part.approximate]
+            parts = [(name, part) for name, part in self._parts.items() if part.approximate and part.unsaved]
         for name, part in parts:
             part.save(snapshot_path(snapshots, name))
         return len(parts)

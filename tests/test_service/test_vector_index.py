@@ -11,7 +11,7 @@ import pytest
 
 from service.vector_index import CollectionIndex, IndexParams, VectorIndex
 
-PARAMS = IndexParams(exact_max=50, hnsw_m=16, hnsw_ef_construction=64, hnsw_ef_search=64)
+PARAMS = IndexParams(exact_max=50, hnsw_m=16, hnsw_ef_construction=64, hnsw_ef_search=64, rebuild_removed_share=0.1)
 
 
 def unit_vectors(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
@@ -134,3 +134,22 @@ def test_a_graph_kept_on_disk_is_read_back_and_brought_in_step_with_the_store(
     # An unreadable file costs a rebuild, nothing else.
     (tmp_path / "big.faiss").write_bytes(b"not a graph")
     assert CollectionIndex.build(32, PARAMS, now_ids, now_vecs, np.array(["big"] * 200), tmp_path).size == 200
+
+
+def test_a_graph_read_back_unchanged_is_not_written_again_and_one_with_many_deletions_is_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    vecs = unit_vectors(200, seed=6)
+    ids = np.arange(1, 201, dtype=np.int64)
+    names = np.array(["big"] * 200)
+    assert CollectionIndex.build(32, PARAMS, ids, vecs, names, tmp_path).save(tmp_path) == 1
+    read_back = CollectionIndex.build(32, PARAMS, ids, vecs, names, tmp_path)
+    assert read_back.save(tmp_path) == 0  # nothing changed since it was written
+    read_back.remove([1])
+    assert read_back.save(tmp_path) == 1
+
+    # 30 of 200 faces deleted since (15 % > 10 %): the graph is compacted by a rebuild instead of read back.
+    with caplog.at_level(logging.INFO, logger="service.vector_index"):
+        compacted = CollectionIndex.build(32, PARAMS, ids[30:], vecs[30:], names[30:], tmp_path)
+    assert "many deleted faces" in caplog.text and "read from disk" not in caplog.text
+    assert compacted.size == 170 and compacted.search(vecs[40], 1, ["big"])[0][1] == ids[40]
