@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     )
     index_snapshots: bool = Field(
         default=True,
-        description="keep HNSW graphs in data_dir/index between starts (about 2.3 GiB per million 512-d faces), "
+        description="keep HNSW graphs in data_dir/index between starts (about 2.3 GB per million 512-d faces), "
         "so a large collection is ready in seconds instead of rebuilt",
     )
     index_rebuild_removed_share: float = Field(
