@@ -58,7 +58,8 @@ class VectorIndex:
         # HNSW cannot drop a node: removed faces stay in the graph (still paths through it) and the search is told
         # to leave them out of its results, so a search costs the same however many faces were removed.
         self._removed: set[int] = set()
-        self._exclude: Any = None  # faiss.SearchParametersHNSW (absent from faiss's type stubs)
+        # faiss.IDSelectorNot over the removed faces, with the batch it points into (faiss holds raw pointers).
+        self._exclude: tuple[Any, Any] | None = None
         # Set once this part has been replaced by a graph: later changes go to the graph (see CollectionIndex).
         self._successor: VectorIndex | None = None
         # Differs from what is kept on disk (a graph read back and not changed since is not written again).
@@ -140,7 +141,8 @@ class VectorIndex:
         self.unsaved = True
         if self.approximate:
             self._removed.update(present)
-            self._exclude = self._excluding(self._removed)
+            batch = faiss.IDSelectorBatch(np.fromiter(self._removed, dtype=np.int64, count=len(self._removed)))
+            self._exclude = (faiss.IDSelectorNot(batch), batch)
         else:
             self._index.remove_ids(np.asarray(present, dtype=np.int64))  # type: ignore[arg-type]
 
@@ -178,17 +180,12 @@ class VectorIndex:
             if self._exclude is None:
                 scores, ids = self._index.search(q, k)
             else:
-                scores, ids = self._index.search(q, k, params=self._exclude)
+                # A fresh parameters object per search: faiss's ID map points its selector at a stack object for
+                # the length of a search, so concurrent searches must not share one.
+                hnsw_params: Any = faiss.SearchParametersHNSW  # type: ignore[attr-defined]
+                params = hnsw_params(sel=self._exclude[0], efSearch=self.params.hnsw_ef_search)
+                scores, ids = self._index.search(q, k, params=params)
         return scores, ids
-
-    def _excluding(self, removed: set[int]) -> Any:
-        """HNSW search parameters that leave the removed faces out of the results."""
-        batch = faiss.IDSelectorBatch(np.fromiter(removed, dtype=np.int64, count=len(removed)))
-        hnsw_params: Any = faiss.SearchParametersHNSW  # type: ignore[attr-defined]
-        params = hnsw_params(sel=faiss.IDSelectorNot(batch), efSearch=self.params.hnsw_ef_search)
-        # faiss keeps raw pointers to the selectors: hold them for as long as the parameters live.
-        params.keep = (batch, params.sel)
-        return params
 
 
 class CollectionIndex:

@@ -4,6 +4,8 @@ twice (a replica applies its own enrollments at once and again when it reads the
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +155,30 @@ def test_a_graph_read_back_unchanged_is_not_written_again_and_one_with_many_dele
         compacted = CollectionIndex.build(32, PARAMS, ids[30:], vecs[30:], names[30:], tmp_path)
     assert "many deleted faces" in caplog.text and "read from disk" not in caplog.text
     assert compacted.size == 170 and compacted.search(vecs[40], 1, ["big"])[0][1] == ids[40]
+
+
+def test_concurrent_searches_on_a_graph_with_removed_faces_never_return_them() -> None:
+    # faiss points a search's ID selector at a stack object for the length of the search: searches that shared one
+    # parameters object handed each other dangling selectors (deleted faces returned, or a crash).
+    vecs = unit_vectors(2000, seed=7)
+    index = VectorIndex(32, PARAMS, expected=2000)
+    index.add(np.arange(2000, dtype=np.int64), vecs)
+    removed = set(range(0, 2000, 2))
+    index.remove(sorted(removed))
+    returned: list[set[int]] = []
+    stop = threading.Event()
+
+    def search(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        while not stop.is_set():
+            _, found = index.search(vecs[rng.integers(0, 2000, 1)], 10)
+            returned.append(set(found.ravel().tolist()) & removed)
+
+    threads = [threading.Thread(target=search, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(returned) > 1000 and not any(returned)
