@@ -23,7 +23,7 @@ from facepipe.detection import Detection
 from service.config import Settings
 from service.errors import ServiceError
 from service.gallery_records import DEFAULT_COLLECTION, GalleryRepository, IdentityRow, NewFace, StoredChip, VectorSet
-from service.index_snapshot import keep_only
+from service.index_snapshot import INDEX_DIR, keep_only
 from service.metrics import Metrics
 from service.pipeline import EmbeddedFace, FacePipeline
 from service.runtime import ModelRuntime
@@ -75,6 +75,7 @@ class Gallery:
         # before following a switch, and embeds them when it does): face id -> collection, retried at each poll.
         self._pending: dict[int, str] = {}
         self._follow_lock = threading.Lock()
+        self._save_lock = threading.Lock()
 
     # --- start-up and model switches ---------------------------------------------------------------------
     def attach(self, runtime: ModelRuntime, pipeline: FacePipeline, progress: Progress | None = None) -> None:
@@ -84,9 +85,12 @@ class Gallery:
             # Read the change number first: changes committed while the index builds are applied again, harmlessly.
             seen = self.store.last_change()
             index = self.build_index(runtime)
-            self.index, self.model_id, self.seen_change = index, runtime.model_id, seen
+            retired, self.index, self.model_id, self.seen_change = self.index, index, runtime.model_id, seen
             self._pending = {}
-        self.save_index()
+        if retired is not None:
+            retired.close()  # stops any graph it was still building for the model left behind
+        # In the background: a model switch calls this under the switch lock, and a million faces take seconds.
+        threading.Thread(target=self.save_index, name="index-snapshot", daemon=True).start()
         if self.store.pinned_model() != runtime.model_id:
             self.store.pin_model(runtime.model_id)
         self.metrics.gallery_faces.set(index.size)
@@ -121,23 +125,29 @@ class Gallery:
         vs = self.store.vectors(runtime.model_id, runtime.dim)
         assert vs.collections is not None
         snapshots = self._snapshot_dir(runtime.model_id)
-        return CollectionIndex.build(runtime.dim, self.index_params, vs.face_ids, vs.vectors, vs.collections, snapshots)
+        high_water = self.store.face_id_high_water() if snapshots is not None else 0
+        return CollectionIndex.build(
+            runtime.dim, self.index_params, vs.face_ids, vs.vectors, vs.collections, snapshots, high_water
+        )
 
     def _snapshot_dir(self, model_id: str) -> Path | None:
-        return self.settings.data_dir / "index" / model_id if self.settings.index_snapshots else None
+        return self.settings.data_dir / INDEX_DIR / model_id if self.settings.index_snapshots else None
 
     def save_index(self) -> None:
-        """Keep the serving index's graphs on disk for the next start (a failure costs only a rebuild then)."""
-        index, model_id = self.index, self.model_id
-        snapshots = self._snapshot_dir(model_id) if model_id is not None else None
-        if index is None or snapshots is None:
-            return
-        try:
-            written = index.save(snapshots)
-            keep_only(snapshots)
-        except (OSError, RuntimeError) as exc:
-            logger.warning("could not keep the search index on disk (%s); the next start rebuilds it", exc)
-            return
+        """Keep the serving index's graphs on disk for the next start (a failure costs only a rebuild then); one save
+        at a time, so shutdown waits for one still running in the background."""
+        with self._save_lock:
+            with self._follow_lock:
+                index, model_id = self.index, self.model_id
+            snapshots = self._snapshot_dir(model_id) if model_id is not None else None
+            if index is None or snapshots is None:
+                return
+            try:
+                written = index.save(snapshots)
+                keep_only(snapshots)
+            except Exception as exc:  # noqa: BLE001 - a snapshot is a cache: never let it stop a switch or shutdown
+                logger.warning("could not keep the search index on disk (%s); the next start rebuilds it", exc)
+                return
         if written:
             logger.info("kept %d HNSW graph(s) of model %s in %s", written, model_id, snapshots)
 

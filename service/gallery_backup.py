@@ -10,6 +10,7 @@ and the trail must not be rewound.
 from __future__ import annotations
 
 import logging
+import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from facecore.errors import DprimeError
 from facecore.fileio import atomic_write_text
 from service.data_lock import DataDirLock
+from service.index_snapshot import INDEX_DIR
 from service.sqlite_conn import integrity_ok, online_backup
 
 logger = logging.getLogger(__name__)
@@ -87,5 +89,7 @@ def restore(source: Path, data_dir: Path) -> BackupInfo:
                 online_backup(source / name, target)
             else:
                 target.unlink(missing_ok=True)
+        # Search graphs kept on disk describe the gallery being replaced: the next start builds them anew.
+        shutil.rmtree(data_dir / INDEX_DIR, ignore_errors=True)
     logger.info("restored %d identities / %d faces from %s into %s", info.identities, info.faces, source, data_dir)
     return info

@@ -196,6 +196,8 @@ def migrate(source: GalleryLocation, dest: GalleryLocation) -> MigrationReport:
                         f"COALESCE(GREATEST((SELECT MAX({column}) FROM {table}){mark}), 0) + 1, false)"
                     )
                 _check(conn, copied, digest, source, dest)
+                # PostgreSQL's sequence now carries the face-id high-water mark; a copy in meta would only go stale.
+                conn.execute("DELETE FROM meta WHERE key = %s", (FACE_ID_MARK,))
     report = MigrationReport(
         source=source.redacted(),
         dest=dest.redacted(),

@@ -133,11 +133,7 @@ class GalleryStore:
         # SQLite would hand the newest face's id out again once that face is deleted; a search index keyed by face
         # id (a graph keeps removed faces as waypoints, a snapshot on disk keeps their vectors) must never see one
         # id stand for two faces, so ids only grow, past a high-water mark kept in meta.
-        (last,) = conn.execute(
-            "SELECT MAX(COALESCE((SELECT MAX(id) FROM faces), 0), "
-            "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0))",
-            (FACE_ID_MARK,),
-        ).fetchone()
+        last = self.face_id_high_water()  # inside this write transaction, so no other writer moves it meanwhile
         for offset, f in enumerate(faces, start=1):
             cur = conn.execute(
                 "INSERT INTO faces (id, identity_rowid, created, det_score, chip, chip_format, chip_box,"
@@ -255,6 +251,19 @@ class GalleryStore:
     def last_change(self) -> int:
         """Always 0 (see changes_after)."""
         return 0
+
+    def face_id_high_water(self) -> int:
+        """The highest face id ever given out (0 when none): no face will have this id or a lower one again."""
+        (mark,) = (
+            self._conn()
+            .execute(
+                "SELECT MAX(COALESCE((SELECT MAX(id) FROM faces), 0), "
+                "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?), 0))",
+                (FACE_ID_MARK,),
+            )
+            .fetchone()
+        )
+        return int(mark)
 
     def counts(self) -> tuple[int, int]:
         """(identities, faces)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import faiss
@@ -21,6 +22,10 @@ import numpy.typing as npt
 logger = logging.getLogger(__name__)
 
 SUFFIX = ".faiss"
+# Under the service's data directory: one subdirectory per model.
+INDEX_DIR = "index"
+# Graph rows compared with the store's vectors at a time (64k x 512 float32: 128 MiB).
+_CHUNK = 65_536
 
 
 def snapshot_path(model_dir: Path, collection: str) -> Path:
@@ -29,11 +34,22 @@ def snapshot_path(model_dir: Path, collection: str) -> Path:
 
 
 def write_graph(index: faiss.Index, path: Path) -> None:
-    """Write atomically: a crash mid-write leaves the previous snapshot, never half of one."""
+    """Write atomically and durably: a crash or a full disk mid-write leaves the previous snapshot (or none), never
+    half of one, and no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    faiss.write_index(index, str(tmp))
-    os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        faiss.write_index(index, str(tmp))
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut
+    finally:
+        os.close(directory)
 
 
 def read_graph(path: Path, dim: int, m: int) -> faiss.IndexIDMap2 | None:
@@ -42,7 +58,7 @@ def read_graph(path: Path, dim: int, m: int) -> faiss.IndexIDMap2 | None:
         return None
     try:
         index = faiss.read_index(str(path))
-    except RuntimeError as exc:
+    except Exception as exc:  # noqa: BLE001 - any unreadable file (even one claiming absurd sizes) is a rebuild
         logger.warning("index snapshot %s unreadable (%s): rebuilding", path, exc)
         return None
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else None
@@ -59,22 +75,31 @@ def read_graph(path: Path, dim: int, m: int) -> faiss.IndexIDMap2 | None:
 
 
 def agrees_with_store(
-    graph: faiss.IndexIDMap2, face_ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
+    graph: faiss.IndexIDMap2, face_ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], high_water: int
 ) -> bool:
-    """True when every face both the graph and the store hold has the same vector in both (bit for bit): a snapshot
-    written before a gallery restore, or by another model under the same id, is refused instead of trusted."""
+    """True when the graph can only hold faces the store gave out (none above its highest face id ever) and every
+    face both hold has the same vector in both, bit for bit: a snapshot written before a gallery restore, or under
+    another model with the same id, is refused instead of trusted. Compared in chunks, to bound the extra memory."""
     graph_ids = faiss.vector_to_array(graph.id_map).astype(np.int64)
-    if len(face_ids) == 0 or len(graph_ids) == 0:
+    if len(graph_ids) == 0:
+        return True
+    if int(graph_ids.max()) > high_water:
+        return False
+    if len(face_ids) == 0:
         return True
     order = np.argsort(face_ids)
     sorted_ids = np.asarray(face_ids, dtype=np.int64)[order]
-    pos = np.clip(np.searchsorted(sorted_ids, graph_ids), 0, len(sorted_ids) - 1)
-    common = sorted_ids[pos] == graph_ids
-    if not common.any():
-        return True
     inner = faiss.downcast_index(graph.index)
-    kept = inner.reconstruct_n(0, int(inner.ntotal))[common]
-    return bool(np.array_equal(kept, np.asarray(vectors, dtype=np.float32)[order[pos[common]]]))
+    for start in range(0, len(graph_ids), _CHUNK):
+        chunk = graph_ids[start : start + _CHUNK]
+        pos = np.clip(np.searchsorted(sorted_ids, chunk), 0, len(sorted_ids) - 1)
+        common = sorted_ids[pos] == chunk
+        if not common.any():
+            continue
+        kept = inner.reconstruct_n(start, len(chunk))[common]
+        if not np.array_equal(kept, np.asarray(vectors[order[pos[common]]], dtype=np.float32)):
+            return False
+    return True
 
 
 def removed_share(graph: faiss.IndexIDMap2, face_ids: npt.NDArray[np.int64]) -> float:

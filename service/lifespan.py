@@ -108,12 +108,14 @@ def close_state(state: AppState) -> None:
     """Stop following other replicas, stop engines and close databases."""
     if state.follower is not None:
         state.follower.stop()
-    state.gallery.save_index()  # what changed since start, so the next start reads the graphs back
-    for runtime in (state.runtime, state.previous_runtime):
-        if runtime is not None:
-            runtime.close()
-    state.stores.close()
-    state.data_lock.release()
+    try:
+        state.gallery.save_index()  # what changed since start, so the next start reads the graphs back
+    finally:
+        for runtime in (state.runtime, state.previous_runtime):
+            if runtime is not None:
+                runtime.close()
+        state.stores.close()
+        state.data_lock.release()
 
 
 def make_lifespan(settings: Settings, admission: Admission):  # type: ignore[no-untyped-def]

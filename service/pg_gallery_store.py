@@ -245,6 +245,16 @@ class PgGalleryStore:
             ).fetchall()
         return [GalleryChange(seq=int(r[0]), op=str(r[1]), face_ids=list(r[2]), collection=str(r[3])) for r in rows]
 
+    def face_id_high_water(self) -> int:
+        """The highest face id the sequence ever gave out (0 when none)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(GREATEST((SELECT MAX(id) FROM faces), "
+                "pg_sequence_last_value(pg_get_serial_sequence('faces', 'id')::regclass)), 0)"
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
     def last_change(self) -> int:
         """The number of the newest committed change (0 when none)."""
         with self.pool.connection() as conn:

@@ -27,6 +27,9 @@ from service.rwlock import ReadWriteLock
 
 logger = logging.getLogger(__name__)
 
+# Faces added to a graph being built in the background between checks that it is still wanted.
+_BUILD_CHUNK = 50_000
+
 
 @dataclass(frozen=True)
 class IndexParams:
@@ -72,6 +75,7 @@ class VectorIndex:
         part = cls(dim, params, expected=params.exact_max + 1)
         inner: Any = faiss.downcast_index(graph.index)
         inner.hnsw.efSearch = params.hnsw_ef_search
+        inner.hnsw.efConstruction = params.hnsw_ef_construction  # faces added from now on follow the settings
         part._index = graph
         part._ids = {int(i) for i in faiss.vector_to_array(graph.id_map)}
         part.unsaved = False
@@ -198,6 +202,10 @@ class CollectionIndex:
         self._lock = ReadWriteLock()
         # Collections whose exact part is being rebuilt as a graph, with the thread doing it.
         self._promotions: dict[str, threading.Thread] = {}
+        # Collections whose graph build failed, with their size then: not retried until they have doubled.
+        self._failed: dict[str, int] = {}
+        # Set when a newer index replaces this one: graphs still being built for it are abandoned.
+        self._closed = threading.Event()
 
     @classmethod
     def build(
@@ -208,9 +216,11 @@ class CollectionIndex:
         vectors: npt.NDArray[np.float32],
         collections: npt.NDArray[np.str_],
         snapshots: Path | None = None,
+        high_water: int = 0,
     ) -> CollectionIndex:
         """An index of every face, each in its collection's part (exact or HNSW by that part's size). With
-        snapshots (a model's snapshot directory), a graph kept there is read back and synced instead of rebuilt."""
+        snapshots (a model's snapshot directory), a graph kept there is read back and synced instead of rebuilt,
+        when it agrees with the store (high_water: the highest face id the store ever gave out)."""
         index = cls(dim, params)
         for name in np.unique(collections):
             mask = collections == name
@@ -218,9 +228,9 @@ class CollectionIndex:
             graph = None
             if part.approximate and snapshots is not None:
                 graph = read_graph(snapshot_path(snapshots, str(name)), dim, params.hnsw_m)
-                if graph is not None and not agrees_with_store(graph, face_ids[mask], vectors[mask]):
+                if graph is not None and not agrees_with_store(graph, face_ids[mask], vectors[mask], high_water):
                     logger.warning(
-                        "collection %r: the graph on disk has other vectors than the store: rebuilding", name
+                        "collection %r: the graph on disk holds faces or vectors the store does not: rebuilding", name
                     )
                     graph = None
                 if graph is not None and removed_share(graph, face_ids[mask]) > params.rebuild_removed_share:
@@ -271,7 +281,9 @@ class CollectionIndex:
     def _promote(self, collection: str, part: VectorIndex) -> None:
         """Rebuild an exact part that outgrew exact_max as a graph, in the background (once at a time)."""
         with self._lock.write():
-            if collection in self._promotions or self._parts.get(collection) is not part:
+            if collection in self._promotions or self._parts.get(collection) is not part or self._closed.is_set():
+                return
+            if part.size < 2 * self._failed.get(collection, 0):
                 return
             thread = threading.Thread(
                 target=self._build_graph, args=(collection, part), name=f"index-graph-{collection}", daemon=True
@@ -284,7 +296,11 @@ class CollectionIndex:
             ids, vectors = part.snapshot()
             logger.info("collection %r outgrew exact search (%d faces): building its HNSW graph", collection, len(ids))
             graph = VectorIndex(self.dim, self.params, expected=len(ids))
-            graph.add(ids, vectors)
+            for start in range(0, len(ids), _BUILD_CHUNK):
+                if self._closed.is_set():
+                    logger.info("collection %r: graph build abandoned (the index was replaced)", collection)
+                    return
+                graph.add(ids[start : start + _BUILD_CHUNK], vectors[start : start + _BUILD_CHUNK])
             part.retire_into(graph)
             with self._lock.write():
                 if self._parts.get(collection) is part:
@@ -292,9 +308,15 @@ class CollectionIndex:
             logger.info("collection %r now searched through its HNSW graph (%d faces)", collection, graph.size)
         except Exception:
             logger.exception("building the HNSW graph of collection %r failed; its search stays exact", collection)
+            with self._lock.write():
+                self._failed[collection] = part.size
         finally:
             with self._lock.write():
                 self._promotions.pop(collection, None)
+
+    def close(self) -> None:
+        """This index is no longer served: abandon the graphs still being built for it."""
+        self._closed.set()
 
     def wait_for_graphs(self, timeout_s: float | None = None) -> None:
         """Wait until every graph being built in the background is in place (or timeout_s passes)."""

@@ -201,7 +201,11 @@ def test_backup_while_writing_and_restore(models_dir: Path, tmp_path: Path) -> N
     conn.close()
     assert backed == acked[: len(backed)]  # a prefix of what was acknowledged: one consistent moment
 
+    stale_graph = data / "index" / "tiny-a" / "default.faiss"  # as a large gallery's service leaves it
+    stale_graph.parent.mkdir(parents=True, exist_ok=True)
+    stale_graph.write_bytes(b"graph of the gallery being replaced")
     assert main(["gallery", "--data-dir", str(data), "restore", str(tmp_path / "backup")]) == 0
+    assert not (data / "index").exists()  # it described the replaced gallery: the next start builds anew
     server = start_server(models_dir, data, tmp_path / "log2")
     try:
         assert httpx.get(f"{server.base}/ready", timeout=10).json()["gallery_faces"] == info["faces"]

@@ -16,6 +16,10 @@ from service.vector_index import CollectionIndex, IndexParams, VectorIndex
 PARAMS = IndexParams(exact_max=50, hnsw_m=16, hnsw_ef_construction=64, hnsw_ef_search=64, rebuild_removed_share=0.1)
 
 
+# The store's highest face id ever given out, above every id these tests use.
+MARK = 10_000
+
+
 def unit_vectors(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
     x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -108,7 +112,7 @@ def test_a_graph_kept_on_disk_is_read_back_and_brought_in_step_with_the_store(
     vecs = unit_vectors(300, seed=3)
     ids = np.arange(1, 301, dtype=np.int64)
     names = np.array(["big"] * 200 + ["small"] * 100)
-    first = CollectionIndex.build(32, PARAMS, ids[:250], vecs[:250], names[:250], tmp_path)
+    first = CollectionIndex.build(32, PARAMS, ids[:250], vecs[:250], names[:250], tmp_path, MARK)
     assert first.save(tmp_path) == 1  # only the graph: "small" (50 faces) stays exact and is rebuilt in no time
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.faiss"]
 
@@ -117,7 +121,7 @@ def test_a_graph_kept_on_disk_is_read_back_and_brought_in_step_with_the_store(
     now_ids = np.concatenate([ids[10:200], np.arange(301, 311)])
     now_vecs = np.concatenate([vecs[10:200], extra])
     with caplog.at_level(logging.INFO, logger="service.vector_index"):
-        again = CollectionIndex.build(32, PARAMS, now_ids, now_vecs, np.array(["big"] * 200), tmp_path)
+        again = CollectionIndex.build(32, PARAMS, now_ids, now_vecs, np.array(["big"] * 200), tmp_path, MARK)
     assert "graph read from disk, 10 face(s) added, 10 left out" in caplog.text
     assert again.size == 200
     for i in (0, 50, 195, 199):
@@ -129,13 +133,19 @@ def test_a_graph_kept_on_disk_is_read_back_and_brought_in_step_with_the_store(
     moved = now_vecs.copy()
     moved[5] = unit_vectors(1, seed=5)[0]
     with caplog.at_level(logging.INFO, logger="service.vector_index"):
-        rebuilt = CollectionIndex.build(32, PARAMS, now_ids, moved, np.array(["big"] * 200), tmp_path)
-    assert "other vectors than the store" in caplog.text and "read from disk" not in caplog.text
+        rebuilt = CollectionIndex.build(32, PARAMS, now_ids, moved, np.array(["big"] * 200), tmp_path, MARK)
+    assert "faces or vectors the store does not" in caplog.text and "read from disk" not in caplog.text
     assert rebuilt.search(moved[5], 1, ["big"])[0][1] == now_ids[5]
+
+    # A graph holding a face id the store never gave out (a backup restored over a newer gallery) is refused too.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="service.vector_index"):
+        CollectionIndex.build(32, PARAMS, now_ids, now_vecs, np.array(["big"] * 200), tmp_path, 150)
+    assert "faces or vectors the store does not" in caplog.text
 
     # An unreadable file costs a rebuild, nothing else.
     (tmp_path / "big.faiss").write_bytes(b"not a graph")
-    assert CollectionIndex.build(32, PARAMS, now_ids, now_vecs, np.array(["big"] * 200), tmp_path).size == 200
+    assert CollectionIndex.build(32, PARAMS, now_ids, now_vecs, np.array(["big"] * 200), tmp_path, MARK).size == 200
 
 
 def test_a_graph_read_back_unchanged_is_not_written_again_and_one_with_many_deletions_is_rebuilt(
@@ -144,15 +154,15 @@ def test_a_graph_read_back_unchanged_is_not_written_again_and_one_with_many_dele
     vecs = unit_vectors(200, seed=6)
     ids = np.arange(1, 201, dtype=np.int64)
     names = np.array(["big"] * 200)
-    assert CollectionIndex.build(32, PARAMS, ids, vecs, names, tmp_path).save(tmp_path) == 1
-    read_back = CollectionIndex.build(32, PARAMS, ids, vecs, names, tmp_path)
+    assert CollectionIndex.build(32, PARAMS, ids, vecs, names, tmp_path, MARK).save(tmp_path) == 1
+    read_back = CollectionIndex.build(32, PARAMS, ids, vecs, names, tmp_path, MARK)
     assert read_back.save(tmp_path) == 0  # nothing changed since it was written
     read_back.remove([1])
     assert read_back.save(tmp_path) == 1
 
     # 30 of 200 faces deleted since (15 % > 10 %): the graph is compacted by a rebuild instead of read back.
     with caplog.at_level(logging.INFO, logger="service.vector_index"):
-        compacted = CollectionIndex.build(32, PARAMS, ids[30:], vecs[30:], names[30:], tmp_path)
+        compacted = CollectionIndex.build(32, PARAMS, ids[30:], vecs[30:], names[30:], tmp_path, MARK)
     assert "many deleted faces" in caplog.text and "read from disk" not in caplog.text
     assert compacted.size == 170 and compacted.search(vecs[40], 1, ["big"])[0][1] == ids[40]
 
@@ -182,3 +192,12 @@ def test_concurrent_searches_on_a_graph_with_removed_faces_never_return_them() -
     for t in threads:
         t.join()
     assert len(returned) > 1000 and not any(returned)
+
+
+def test_an_index_no_longer_served_builds_no_graph() -> None:
+    vecs = unit_vectors(60, seed=8)
+    index = CollectionIndex(32, PARAMS)
+    index.close()  # replaced by a model switch
+    index.add("c", np.arange(60, dtype=np.int64), vecs)
+    index.wait_for_graphs(timeout_s=10)
+    assert not index._parts["c"].approximate and index.search(vecs[7], 1, ["c"])[0][1] == 7
