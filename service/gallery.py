@@ -78,13 +78,27 @@ class Gallery:
         self._save_lock = threading.Lock()
 
     # --- start-up and model switches ---------------------------------------------------------------------
-    def attach(self, runtime: ModelRuntime, pipeline: FacePipeline, progress: Progress | None = None) -> None:
-        """Serve runtime's model: embed any face it lacks from its chip, rebuild the index, pin the model."""
+    def attach(
+        self,
+        runtime: ModelRuntime,
+        pipeline: FacePipeline,
+        progress: Progress | None = None,
+        shadow: CollectionIndex | None = None,
+    ) -> None:
+        """Serve runtime's model: embed any face it lacks from its chip, rebuild the index (or bring a shadow index
+        built beforehand by build_index up to date with the store), pin the model."""
         self.reembed_missing(runtime, pipeline, progress)
         with self._follow_lock:
             # Read the change number first: changes committed while the index builds are applied again, harmlessly.
             seen = self.store.last_change()
-            index = self.build_index(runtime)
+            if shadow is None:
+                index = self.build_index(runtime)
+            else:
+                # Built while the previous model served: add the faces enrolled since, drop those deleted since.
+                vs = self.store.vectors(runtime.model_id, runtime.dim)
+                assert vs.collections is not None
+                shadow.sync(vs.face_ids, vs.vectors, vs.collections)
+                index = shadow
             retired, self.index, self.model_id, self.seen_change = self.index, index, runtime.model_id, seen
             self._pending = {}
         if retired is not None:

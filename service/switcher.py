@@ -125,8 +125,9 @@ class ModelSwitcher:
         retired: ModelRuntime | None = None
         try:
             state.gallery.reembed_missing(runtime, state.pipeline, report)  # bulk, while serving continues
+            shadow = state.gallery.build_index(runtime)  # the new model's index (a graph takes minutes), still serving
             with state.gallery.switch_lock.write():
-                state.gallery.attach(runtime, state.pipeline, report)  # catch-up, shadow index, pin
+                state.gallery.attach(runtime, state.pipeline, report, shadow)  # catch-up, shadow index in step, pin
                 if action == "rollback":
                     state.registry.rollback()
                 elif action == "activate":

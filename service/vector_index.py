@@ -85,6 +85,9 @@ class VectorIndex:
         """Make the part hold exactly these faces: add the missing, drop the others; (added, dropped)."""
         wanted = {int(i) for i in face_ids}
         with self._lock.write():
+            successor = self._successor
+            if successor is not None:
+                return successor.sync(face_ids, vectors)  # its own lock, taken after this one like every forward
             gone = sorted(self._ids - wanted)
             self._remove_locked(gone)
             new = np.array([int(i) not in self._ids for i in face_ids], dtype=bool)
@@ -245,6 +248,23 @@ class CollectionIndex:
                 part.add(face_ids[mask], vectors[mask])
             index._parts[str(name)] = part
         return index
+
+    def sync(
+        self, face_ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], collections: npt.NDArray[np.str_]
+    ) -> None:
+        """Make the index hold exactly these faces (the store's, now): add the missing, drop the others, in every
+        collection; a collection new since gets its part, one gone since loses it."""
+        names = {str(n) for n in np.unique(collections)}
+        for name in names:
+            mask = collections == name
+            with self._lock.write():
+                part = self._parts.get(name)
+                if part is None:
+                    part = self._parts[name] = VectorIndex(self.dim, self.params, expected=int(mask.sum()))
+            part.sync(face_ids[mask], vectors[mask])
+        with self._lock.write():
+            for name in set(self._parts) - names:
+                del self._parts[name]
 
     def save(self, snapshots: Path) -> int:
         """Keep every graph part that differs from its copy on disk in a model's snapshot directory; returns how

@@ -201,3 +201,16 @@ def test_an_index_no_longer_served_builds_no_graph() -> None:
     index.add("c", np.arange(60, dtype=np.int64), vecs)
     index.wait_for_graphs(timeout_s=10)
     assert not index._parts["c"].approximate and index.search(vecs[7], 1, ["c"])[0][1] == 7
+
+
+def test_a_shadow_index_is_brought_in_step_with_the_store_before_it_serves() -> None:
+    vecs = unit_vectors(120, seed=9)
+    ids = np.arange(120, dtype=np.int64)
+    names = np.array(["a"] * 60 + ["b"] * 40 + ["c"] * 20)
+    shadow = CollectionIndex.build(32, PARAMS, ids[:100], vecs[:100], names[:100])  # "a" a graph, "b" exact
+    # Meanwhile: faces 0-4 ("a") and all of "b" deleted, 100-119 enrolled into a new collection "c".
+    keep = np.r_[5:60, 100:120]
+    shadow.sync(ids[keep], vecs[keep], names[keep])
+    assert shadow.size == 75 and shadow.size_of(["b"]) == 0 and shadow.size_of(["c"]) == 20
+    assert shadow.search(vecs[110], 1, ["c"])[0][1] == 110 and shadow.search(vecs[30], 1, ["a"])[0][1] == 30
+    assert all(shadow.search(vecs[i], 1, None)[0][1] != i for i in range(5))
