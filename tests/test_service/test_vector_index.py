@@ -120,6 +120,7 @@ def test_a_graph_kept_on_disk_is_read_back_and_brought_in_step_with_the_store(
     extra = unit_vectors(10, seed=4)
     now_ids = np.concatenate([ids[10:200], np.arange(301, 311)])
     now_vecs = np.concatenate([vecs[10:200], extra])
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="service.vector_index"):
         again = CollectionIndex.build(32, PARAMS, now_ids, now_vecs, np.array(["big"] * 200), tmp_path, MARK)
     assert "graph read from disk, 10 face(s) added, 10 left out" in caplog.text
@@ -161,6 +162,7 @@ def test_a_graph_read_back_unchanged_is_not_written_again_and_one_with_many_dele
     assert read_back.save(tmp_path) == 1
 
     # 30 of 200 faces deleted since (15 % > 10 %): the graph is compacted by a rebuild instead of read back.
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="service.vector_index"):
         compacted = CollectionIndex.build(32, PARAMS, ids[30:], vecs[30:], names[30:], tmp_path, MARK)
     assert "many deleted faces" in caplog.text and "read from disk" not in caplog.text
