@@ -36,4 +36,6 @@ ENV DPRIME_MODELS_DIR=/app/models \
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["curl", "-fsS", "http://127.0.0.1:8000/ready"]
-CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+# The app writes its own access line (JSON); uvicorn's shutdown grace matches DPRIME_SHUTDOWN_GRACE_S's default.
+CMD ["uvicorn", "--factory", "service.main:serve_app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", \
+     "--timeout-graceful-shutdown", "30"]

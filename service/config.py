@@ -124,7 +124,10 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field(default="json", description="service log lines: JSON or text")
     shutdown_grace_s: float = Field(
-        default=30.0, gt=0, description="on SIGTERM, how long in-flight requests may take to finish"
+        default=30.0,
+        gt=0,
+        description="on SIGTERM, how long in-flight requests may take to finish (make serve; a server started with "
+        "uvicorn directly takes its --timeout-graceful-shutdown)",
     )
     admin_key: SecretStr | None = Field(default=None, description="bootstrap admin API key")
     store_crops: bool = Field(default=True, description="keep face chips so a new model can re-embed the gallery")

@@ -1,4 +1,4 @@
-"""`make serve`: run uvicorn on service.main:app at 127.0.0.1:8000, generating a dev admin key if none is set."""
+"""`make serve`: run uvicorn on service.main:serve_app at 127.0.0.1:8000, generating a dev admin key if none is set."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def main() -> int:
     base = f"http://{host}:{port}"
     logger.info("web console: %s/ (sign in with an API key); API docs: %s/docs", base, base)
     uvicorn.run(
-        "service.main:app",
+        "service.main:serve_app",
+        factory=True,
         host=host,
         port=port,
         log_config=None,

