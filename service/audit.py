@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from service.sqlite_conn import ThreadLocalSQLite
 
@@ -29,7 +29,6 @@ AuditAction = Literal[
     "calibration.adopt",
     "calibration.revert",
 ]
-AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
 # Who acted, in the audit trail, when a change comes from the command line rather than an API key.
 CLI_ACTOR = "cli"
 

@@ -49,7 +49,7 @@ def test_non_training_commands_never_import_torch(tmp_path: Path) -> None:
         "import sys; from dprime.cli import main; "
         f"main(['models', '--models-dir', {str(tmp_path)!r}, 'list']); "
         f"main(['keys', '--data-dir', {str(tmp_path)!r}, 'list']); "
-        "import service.main; "
+        "import service.main; service.main.create_app(); "
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     env = dict(os.environ, DPRIME_MODELS_DIR=str(tmp_path))

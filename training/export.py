@@ -13,7 +13,6 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -135,11 +134,6 @@ def data_fingerprint(config: TrainConfig) -> str:
             if p.is_file():
                 digest.update(f"{p.relative_to(data.root)}:{p.stat().st_size}".encode())
     return digest.hexdigest()[:16]
-
-
-def default_model_id(config: TrainConfig) -> str:
-    """<backbone>-<loss>-<UTC timestamp>."""
-    return f"{config.model.backbone}-{config.loss.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
 def export_checkpoint(

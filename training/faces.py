@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from tqdm import tqdm
 
 from facepipe.decode import RgbImage, decode_image
@@ -89,12 +88,3 @@ def find_faces(
         results = pool.map(_find_in_worker, sources, chunksize=8)
         for i, finding in enumerate(tqdm(results, total=len(sources), desc=desc, disable=None)):
             yield i, finding
-
-
-def landmarks_array(findings: Sequence[FaceFinding]) -> np.ndarray:
-    """(N, 5, 2) landmarks, NaN where no face was found (for caching)."""
-    out = np.full((len(findings), 5, 2), np.nan)
-    for i, f in enumerate(findings):
-        if f.detection is not None:
-            out[i] = f.detection.landmarks
-    return out

@@ -193,7 +193,7 @@ def test_kills_during_enrollment_lose_nothing_acknowledged(models_dir: Path, tmp
 
 
 def test_kills_during_deletion_never_bring_back_or_half_delete(models_dir: Path, tmp_path: Path) -> None:
-    deletion_kills(models_dir, tmp_path, kills=1)
+    assert deletion_kills(models_dir, tmp_path, kills=1) > 0, "no deletion was acknowledged before the kill"
 
 
 def test_a_switch_cut_off_leaves_the_previous_model_serving(models_dir: Path, tmp_path: Path) -> None:

@@ -52,8 +52,3 @@ def vmf_resultant(kappa_x: torch.Tensor, kappa_c: torch.Tensor, cos: torch.Tenso
     kx = kappa_x[:, None]
     kc = kappa_c[None, :]
     return torch.sqrt((kx * kx + kc * kc + 2.0 * kx * kc * cos).clamp_min(1e-12))
-
-
-def unbiased_var(values: torch.Tensor, mean: torch.Tensor, count: int) -> torch.Tensor:
-    """Sum of squared deviations over (count - 1) for a sample already reduced to its mean."""
-    return ((values - mean) ** 2).sum() / (count - 1)
