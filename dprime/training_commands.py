@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from dprime.crop_args import add_crop_arguments, crop_from_args
+from facecore.decision_fit import DecisionSettings
+from facepipe.detectors import DetectorSpec
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +24,9 @@ def register(sub: Any) -> None:
     p.add_argument("src", type=Path, help="SRC/<identity>/<image>")
     p.add_argument("dst", type=Path, help="aligned crops go to DST/<identity>/<image>.png")
     p.add_argument("--detector", default="retinaface", help="'retinaface', 'retinaface:PATH' or 'yunet:PATH'")
-    p.add_argument("--det-score", type=float, default=0.8, help="detector score threshold")
+    p.add_argument(
+        "--det-score", type=float, default=DetectorSpec().score_threshold, help="detector score threshold (%(default)s)"
+    )
     add_crop_arguments(p)
     p.add_argument("--size", type=int, default=112, help="output side in pixels")
     p.add_argument("--multiple-faces", choices=["largest", "reject"], default="largest")
@@ -116,10 +120,20 @@ def register(sub: Any) -> None:
         help="target FAR (repeatable); default 1e-3 when the impostor count resolves it",
     )
     p.add_argument("--default-far", type=float, default=None, help="the default operating point's FAR")
-    p.add_argument("--miss-bound", type=float, default=0.02, help="non_match keeps at most this share of genuine pairs")
-    p.add_argument("--bands", type=int, default=3, help="pair-quality (kappa) bands of the three-way rule")
-    p.add_argument("--min-identities", type=int, default=20, help="a band needs at least this many people")
-    p.add_argument("--fpir", type=float, default=0.01, help="identification: false-positive identification rate")
+    rule = DecisionSettings()
+    p.add_argument(
+        "--miss-bound",
+        type=float,
+        default=rule.miss_bound,
+        help="non_match keeps at most this share of genuine pairs (default %(default)s)",
+    )
+    p.add_argument("--bands", type=int, default=rule.n_bands, help="pair-quality (kappa) bands (default %(default)s)")
+    p.add_argument(
+        "--min-identities", type=int, default=rule.min_identities, help="people a band needs (default %(default)s)"
+    )
+    p.add_argument(
+        "--fpir", type=float, default=rule.fpir, help="identification: false-positive identification rate (%(default)s)"
+    )
     p.add_argument(
         "--check",
         action="append",
@@ -184,7 +198,6 @@ def _calibrate(args: argparse.Namespace) -> int:
     from facepipe.detectors import spec_from_string
     from training.calibrate import (
         DEFAULT_FAR,
-        DecisionSettings,
         calibrate_model,
         check_operating_points,
         score_gallery,

@@ -39,6 +39,30 @@ class RuleParams:
 
 
 @dataclass(frozen=True)
+class DecisionSettings:
+    """Targets of the three-way and identification rules a calibration fits (recorded in the manifest)."""
+
+    miss_bound: float = 0.02
+    n_bands: int = 3
+    min_identities: int = 20
+    min_pairs_factor: float = 10.0
+    confidence: float = 0.95
+    fpir: float = 0.01
+
+    def params(self, target_far: float, n_boot: int) -> RuleParams:
+        """The rule parameters for one FAR target."""
+        return RuleParams(
+            target_far=target_far,
+            miss_bound=self.miss_bound,
+            n_bands=self.n_bands,
+            confidence=self.confidence,
+            min_pairs_factor=self.min_pairs_factor,
+            min_identities=self.min_identities,
+            n_boot=n_boot,
+        )
+
+
+@dataclass(frozen=True)
 class LabelledScores:
     """Scores of a pair sample with each pair's quality and people (indices into a shared identity list)."""
 

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facecore.alignment import box_margin_matrix, template_warp_matrix
+from facecore.constants import TEMPLATE_SIZES
 from facecore.errors import AlignmentError
 from facecore.manifest import BoxMarginCrop, PreprocessSpec, TemplateCrop
 from facepipe.decode import RgbImage
@@ -25,7 +26,8 @@ FloatArray = npt.NDArray[np.float64]
 # may ask for, so a gallery can be re-embedded without the original photos.
 CHIP_SIZE = 224
 CHIP_TEMPLATE = "arcface_112"
-_CHIP_OFFSET = (CHIP_SIZE - 112) / 2.0
+_CHIP_TEMPLATE_SIZE = TEMPLATE_SIZES[CHIP_TEMPLATE]
+_CHIP_OFFSET = (CHIP_SIZE - _CHIP_TEMPLATE_SIZE) / 2.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def crop_face(image: RgbImage, detection: Detection, spec: PreprocessSpec, sourc
 
 def make_chip(image: RgbImage, detection: Detection) -> FaceChip:
     """Cut the canonical chip of a face and carry its box and landmarks into chip coordinates."""
-    matrix = template_warp_matrix(detection.landmarks, CHIP_TEMPLATE, 112)
+    matrix = template_warp_matrix(detection.landmarks, CHIP_TEMPLATE, _CHIP_TEMPLATE_SIZE)
     matrix[:, 2] += _CHIP_OFFSET
     chip = warp(image, matrix, (CHIP_SIZE, CHIP_SIZE))
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))

@@ -53,10 +53,10 @@ class RetinaFaceDetector:
 
     def __init__(
         self,
-        model: bytes | Path | None = None,
-        score_threshold: float = 0.8,
-        nms_threshold: float = 0.4,
-        max_side: int = 640,
+        model: bytes | Path | None,
+        score_threshold: float,
+        nms_threshold: float,
+        max_side: int,
         providers: list[str] | None = None,
         intra_op_threads: int = 0,
     ) -> None:

@@ -20,9 +20,7 @@ class YuNetDetector:
 
     name = "yunet"
 
-    def __init__(
-        self, model_path: Path, score_threshold: float = 0.8, nms_threshold: float = 0.3, max_side: int = 640
-    ) -> None:
+    def __init__(self, model_path: Path, score_threshold: float, nms_threshold: float, max_side: int) -> None:
         if not Path(model_path).is_file():
             raise ModelLoadError(f"no YuNet model at {model_path}")
         try:

@@ -32,7 +32,7 @@ from facecore.calibration import (
 )
 from facecore.constants import REPORT_DIRNAME
 from facecore.decidability import d_prime_interval, far_identity_interval, score_stats
-from facecore.decision_fit import LabelledScores, RuleParams, all_pairs, fit_decision
+from facecore.decision_fit import DecisionSettings, LabelledScores, all_pairs, fit_decision
 from facecore.decision_records import DecisionSet, ScoreHistogramRecord
 from facecore.errors import CalibrationError
 from facecore.identification import fit_identification
@@ -58,30 +58,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FAR = 1e-3
 ENROLL_PERCENTILE = 1.0
-
-
-@dataclass(frozen=True)
-class DecisionSettings:
-    """Targets of the three-way and identification rules a calibration fits (recorded in the manifest)."""
-
-    miss_bound: float = 0.02
-    n_bands: int = 3
-    min_identities: int = 20
-    min_pairs_factor: float = 10.0
-    confidence: float = 0.95
-    fpir: float = 0.01
-
-    def params(self, target_far: float, n_boot: int) -> RuleParams:
-        """The rule parameters for one FAR target."""
-        return RuleParams(
-            target_far=target_far,
-            miss_bound=self.miss_bound,
-            n_bands=self.n_bands,
-            confidence=self.confidence,
-            min_pairs_factor=self.min_pairs_factor,
-            min_identities=self.min_identities,
-            n_boot=n_boot,
-        )
 
 
 @dataclass

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from facecore.constants import REPORT_DIRNAME
 from service.deps import ReadKey, StateDep
 from service.errors import ServiceError
 from service.openapi import read_errors
@@ -15,14 +16,12 @@ from service.state import AppState
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
-REPORT_DIR = "report"
-
 
 def _plots(state: AppState, model_id: str) -> dict[str, Path]:
     """The report's figures by file name; unknown_model when the registry has no such model."""
     if model_id not in state.registry.model_ids():
         raise ServiceError("unknown_model", f"no model {model_id!r} in the registry", {"model_id": model_id})
-    folder = state.registry.model_dir(model_id) / REPORT_DIR
+    folder = state.registry.model_dir(model_id) / REPORT_DIRNAME
     return {p.name: p for p in sorted(folder.glob("*.png"))} if folder.is_dir() else {}
 
 

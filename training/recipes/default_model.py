@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facecore.decision_fit import DecisionSettings
 from facecore.fileio import atomic_write_text
 from facecore.logs import setup_logging
 from facecore.manifest import EvaluationRecord, PairSetRecord, load_manifest, save_manifest
@@ -32,7 +33,7 @@ from facecore.registry import ModelRegistry
 from facepipe.detectors import DetectorSpec
 from training.align import align_dataset
 from training.calibrate import (
-    DecisionSettings,
+    DEFAULT_FAR,
     ScoredPairs,
     calibrate_model,
     check_operating_points,
@@ -64,7 +65,6 @@ MODEL_ID = "facenet-pdvmf-v3"
 # A CelebA person whose mean FaceNet direction reaches this cosine with an LFW or CFP person's is left out
 # (same-person means of held-out people score about 0.8-0.95, different people's rarely above 0.4).
 SAME_PERSON_MEAN_COSINE = 0.6
-DECISIONS = DecisionSettings(miss_bound=0.02, n_bands=3, min_identities=20, fpir=0.01)
 # Calibration keeps at most this many photos of a person (drawn at random): LFW holds 530 of George W. Bush, whose
 # pairs alone would be nine in ten of all genuine pairs and set every reject threshold by one face.
 CALIBRATION_PHOTOS_PER_PERSON = 15
@@ -239,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lowres_pairs = lowres_pair_file(sources(data)["celeba_lowres"], set(splits["evaluate_lowres"]), work / "lowres")
 
     calib = calibration_sample(model_dir, data, splits, detector, cache)
-    calibrate_model(model_dir, calib, [1e-3], 1e-3, DECISIONS, args.n_boot, detector)
+    calibrate_model(model_dir, calib, [DEFAULT_FAR], DEFAULT_FAR, DecisionSettings(), args.n_boot, detector)
     reports = evaluate(model_dir, data, work, lowres_pairs, cache)
     manifest = load_manifest(model_dir).model_copy(update={"evaluation": evaluation_records(reports)})
     save_manifest(manifest, model_dir)
