@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from facecore.decision_records import BandRecord, DecisionRecord, IdentificationPoint, IdentificationRecord
 
 Outcome = Literal["match", "non_match", "uncertain"]
@@ -20,6 +23,28 @@ SearchOutcome = Literal["match", "unknown", "uncertain"]
 def pair_quality(kappa_a: float, kappa_b: float) -> float:
     """A pair is as certain as its less certain face."""
     return min(kappa_a, kappa_b)
+
+
+@dataclass(frozen=True)
+class BestOfN:
+    """A probe against each of one person's n faces: the closest face, and what the comparison's FAR becomes."""
+
+    index: int
+    cosine: float
+    far_bound: float
+
+
+def best_of_n(probe_mu: npt.NDArray[np.float64], faces_mu: npt.NDArray[np.floating], target_far: float) -> BestOfN:
+    """The face most similar to the probe. Taking the best of n comparisons gives a stranger n chances, so the
+    FAR of the answer is at most n times one comparison's (the union bound, capped at 1).
+
+    >>> b = best_of_n(np.array([1.0, 0.0]), np.array([[0.0, 1.0], [0.6, 0.8], [0.8, 0.6]]), 1e-3)
+    >>> b.index, round(b.cosine, 2), b.far_bound
+    (2, 0.8, 0.003)
+    """
+    cosines = np.asarray(faces_mu, dtype=np.float64) @ probe_mu
+    best = int(np.argmax(cosines))
+    return BestOfN(best, float(cosines[best]), min(1.0, cosines.size * target_far))
 
 
 @dataclass(frozen=True)

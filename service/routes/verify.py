@@ -7,7 +7,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 
-from facecore.decision import decide, pair_quality
+from facecore.decision import best_of_n, decide, pair_quality
 from facecore.decision_records import DecisionRecord, DecisionSet
 from facecore.errors import DprimeError
 from facecore.vmf import expected_cosine, log_expected_likelihood
@@ -107,20 +107,20 @@ def _embed_pair(
 def _best_enrolled_face(
     state: AppState, runtime: ModelRuntime, probe: EmbeddedFace, identity_id: str, rule: DecisionRecord
 ) -> tuple[EmbeddedFace, IdentityRef]:
-    """The identity's face most similar to the probe (best of n: its FAR is at most n times one comparison's)."""
+    """The identity's face most similar to the probe, and the FAR bound of answering with the best of its faces."""
     vs = state.gallery.identity_vectors(identity_id, runtime)
     if vs.face_ids.size == 0:
         raise ServiceError("unknown_identity", f"identity {identity_id!r} has no faces to compare with")
-    cosines = vs.vectors.astype(np.float64) @ probe.mu
-    best = int(np.argmax(cosines))
+    best = best_of_n(probe.mu, vs.vectors, rule.target_far)
     row = state.gallery.store.get_identity(identity_id)
-    n = int(vs.face_ids.size)
     ref = IdentityRef(
         id=identity_id,
         name=row.name if row else "",
-        faces_compared=n,
-        best_face_id=int(vs.face_ids[best]),
-        far_bound=min(1.0, n * rule.target_far),
+        faces_compared=int(vs.face_ids.size),
+        best_face_id=int(vs.face_ids[best.index]),
+        far_bound=best.far_bound,
     )
-    stored = EmbeddedFace(mu=vs.vectors[best].astype(np.float64), kappa=float(vs.kappas[best]), detection=None)
+    stored = EmbeddedFace(
+        mu=vs.vectors[best.index].astype(np.float64), kappa=float(vs.kappas[best.index]), detection=None
+    )
     return stored, ref
