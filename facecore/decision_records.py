@@ -80,13 +80,18 @@ class DecisionRecord(_Record):
             raise ValueError("bands must ascend in quality, only the first open below")
         return self
 
-    def band_for(self, quality: float) -> BandRecord:
-        """The band whose thresholds apply to a pair of this quality (the overall band stands in for a small one)."""
-        chosen = self.overall
+    def own_band(self, quality: float) -> BandRecord | None:
+        """The quality band a pair of this quality falls in, resolved or not (None when the rule has no bands)."""
+        chosen = None
         for band in self.bands:
             if band.quality_low is None or quality >= band.quality_low:
                 chosen = band
-        return chosen if chosen.resolved else self.overall
+        return chosen
+
+    def band_for(self, quality: float) -> BandRecord:
+        """The band whose thresholds apply to a pair of this quality (the overall band stands in for a small one)."""
+        own = self.own_band(quality)
+        return own if own is not None and own.resolved else self.overall
 
 
 class IdentificationPoint(_Record):

@@ -30,7 +30,7 @@ def calibration_ref(decision_set: DecisionSet) -> CalibrationRef:
 
 def band_out(band: BandRecord, rule: DecisionRecord, quality: float) -> BandOut:
     """The band that decided; fallback when the pair's own band was unresolved."""
-    own = next((b for b in reversed(rule.bands) if b.quality_low is None or quality >= b.quality_low), None)
+    own = rule.own_band(quality)
     return BandOut(
         name=band.name,
         quality_low=band.quality_low,

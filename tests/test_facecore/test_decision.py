@@ -151,6 +151,8 @@ def test_a_band_too_small_falls_back_to_the_overall_band() -> None:
     assert small and all(b.identities_needed and b.identities_needed > b.n_identities for b in small)
     q = small[0].quality_low if small[0].quality_low is not None else 0.0
     assert decide(0.5, q, rule).band.name == "all"
+    # The pair's own band is still the small one: responses report the fallback from it.
+    assert rule.own_band(q) == small[0] and rule.model_copy(update={"bands": []}).own_band(q) is None
 
 
 def test_an_unresolvable_sample_is_refused_with_the_people_it_needs() -> None:
