@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import numpy as np
 from fastapi import FastAPI
@@ -118,7 +118,7 @@ def close_state(state: AppState) -> None:
         state.data_lock.release()
 
 
-def make_lifespan(settings: Settings, admission: Admission):  # type: ignore[no-untyped-def]
+def make_lifespan(settings: Settings, admission: Admission) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The app's lifespan, bound to its settings and its admission counter."""
 
     @asynccontextmanager
