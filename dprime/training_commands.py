@@ -199,10 +199,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     from training.calibrate import (
         DEFAULT_FAR,
         calibrate_model,
-        check_operating_points,
         score_gallery,
         score_pair_sets,
     )
+    from training.calibration_check import check_operating_points
     from training.data.datasets import read_name_list
 
     settings = DecisionSettings(

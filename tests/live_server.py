@@ -82,7 +82,17 @@ def serve(
         DPRIME_PROVIDERS="cpu",
         **(env_extra or {}),
     )
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "service.main:serve_app", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "service.main:serve_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     cmd.append("--no-access-log")  # the app logs each request itself
     url = f"http://127.0.0.1:{port}"
     with open(log, "w") as fh:

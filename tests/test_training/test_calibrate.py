@@ -14,7 +14,8 @@ from facecore.manifest import load_manifest
 from facecore.registry import ModelRegistry
 from tests.data import require
 from tests.factories import tiny_onnx_model
-from training.calibrate import check_operating_points, concat_samples, score_gallery
+from training.calibrate import concat_samples, score_gallery
+from training.calibration_check import check_operating_points
 from training.embedding import OnnxBatchEmbedder, embed_images
 
 # The smoke gallery holds 12 people with 8 images: enough for FAR 1e-2 and a 5 % miss bound, not the defaults.

@@ -36,11 +36,11 @@ from training.calibrate import (
     DEFAULT_FAR,
     ScoredPairs,
     calibrate_model,
-    check_operating_points,
     concat_samples,
     score_gallery,
     score_labelled,
 )
+from training.calibration_check import check_operating_points
 from training.config import load_config
 from training.evaluate import EvalReport, run_evaluate
 from training.export import export_checkpoint
