@@ -56,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FAR = 1e-3
 ENROLL_PERCENTILE = 1.0
+# Edges of the service's kappa histogram (Prometheus buckets, recorded in the manifest): these percentiles of the
+# calibration faces' kappa, so every bucket holds a known share of faces like the ones calibrated on.
+KAPPA_BUCKET_PERCENTILES = (0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 100)
 
 
 @dataclass
@@ -434,7 +437,7 @@ def score_histogram(
 def uncertainty_record(kappas: npt.NDArray[np.float64]) -> UncertaintyRecord:
     """kappa percentiles, monitoring buckets and the enrollment rule of the calibration faces."""
     enroll = float(np.percentile(kappas, ENROLL_PERCENTILE))
-    buckets = np.unique(np.round(np.percentile(kappas, [0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 100]), 2))
+    buckets = np.unique(np.round(np.percentile(kappas, KAPPA_BUCKET_PERCENTILES), 2))
     return UncertaintyRecord(
         kappa_trained=True,
         enroll_kappa_min=enroll,
