@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from facecore.decision_records import DecisionRecord, DecisionSet
 from facecore.manifest import ModelManifest
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.repositories import CalibrationRepository
 
 

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from service.audit import AuditAction
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.keys import Role, hash_key
 from service.repositories import AuditRepository
 from service.state import AppState

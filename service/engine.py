@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from service.admission import remaining_s
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 
 logger = logging.getLogger(__name__)
 

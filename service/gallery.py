@@ -21,7 +21,7 @@ from facepipe.crops import FaceChip
 from facepipe.decode import decode_image, encode_jpeg, encode_png
 from facepipe.detection import Detection
 from service.config import Settings
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.gallery_records import DEFAULT_COLLECTION, GalleryRepository, IdentityRow, NewFace, StoredChip, VectorSet
 from service.index_snapshot import INDEX_DIR, keep_only
 from service.metrics import Metrics

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from facecore.errors import DprimeError
 from service.config import Settings
 from service.decisions import active_decision_set
-from service.errors import CATALOGUE
+from service.error_catalogue import CATALOGUE
 
 if TYPE_CHECKING:
     from service.state import AppState

@@ -14,7 +14,7 @@ from facecore.registry import ModelRegistry
 from facepipe.embedder import OnnxEmbedder
 from service.config import Settings
 from service.engine import InferenceEngine
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.metrics import Metrics
 
 logger = logging.getLogger(__name__)

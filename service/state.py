@@ -12,7 +12,7 @@ from service.admission import Admission
 from service.auth_limiter import FailedAuthLimiter
 from service.config import Settings
 from service.data_lock import DataDirLock
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.gallery import Gallery
 from service.metrics import Metrics
 from service.pipeline import FacePipeline

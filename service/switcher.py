@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from facecore.errors import DprimeError
-from service.errors import ServiceError, as_service_error
+from service.error_catalogue import ServiceError, as_service_error
 from service.runtime import ModelRuntime
 from service.schemas import Action, SwitchJob
 from service.state import AppState

@@ -7,6 +7,7 @@ torch and a lazy import fails there just the same.
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -85,3 +86,14 @@ def test_checker_catches_forbidden_edges() -> None:
     assert violations("training", "from service.main import app") == {"service"}
     assert violations("facepipe", "import training.export") == {"training"}
     assert violations("service", "import json, numpy\nfrom facecore.vmf import log_vmf_normalizer") == set()
+
+
+def test_the_services_rule_side_imports_no_web_framework() -> None:
+    # Which numbers decide, the gallery's own calibration and the error catalogue must be usable from the command
+    # line and tests without FastAPI: routes translate them to HTTP, nothing below the routes knows HTTP.
+    code = (
+        "import sys; import service.decisions, service.gallery_calibration, service.error_catalogue; "
+        "sys.exit(sorted(m for m in ('fastapi', 'starlette') if m in sys.modules) or 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from facecore.errors import CalibrationError
 from service.deps import AdminKey, AuditedAdmin, StateDep
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.gallery_calibration import adopt, measure
 from service.openapi import admin_errors
 from service.routes.forms import optional

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from facecore.errors import DprimeError
 from service.decisions import enroll_refusal
 from service.deps import AuditedAdmin, Principal, ReadKey, StateDep
-from service.errors import ServiceError, as_service_error
+from service.error_catalogue import ServiceError, as_service_error
 from service.gallery_records import DEFAULT_COLLECTION
 from service.gallery_store import IdentityRow
 from service.openapi import UPLOAD, admin_errors, read_errors

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 
 from facecore.constants import REPORT_DIRNAME
 from service.deps import ReadKey, StateDep
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.openapi import read_errors
 from service.schemas import ModelReport, ReportPlot
 from service.state import AppState

@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from facecore.decision_records import DecisionSet
 from facecore.manifest import ModelManifest
 from service.deps import AdminKey, AuditedAdmin, ReadKey, StateDep
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.openapi import admin_errors, read_errors
 from service.responses import calibration_ref
 from service.schemas import DetectorInfo, ModelList, ModelOut, SwitchJob

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from facecore.decision import decide_search, hit_decision, pair_quality
 from service.decisions import active_decision_set, decision_rule
 from service.deps import ReadKey, StateDep
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.openapi import UPLOAD, read_errors
 from service.responses import band_out, calibration_ref, face_quality
 from service.routes.forms import CollectionForm, OperatingPointForm, PolicyForm, read_upload

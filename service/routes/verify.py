@@ -13,7 +13,7 @@ from facecore.errors import DprimeError
 from facecore.vmf import expected_cosine, log_expected_likelihood
 from service.decisions import active_decision_set, decision_rule
 from service.deps import ReadKey, StateDep
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 from service.openapi import UPLOAD, read_errors
 from service.pipeline import EmbeddedFace, FacePolicy
 from service.responses import band_out, calibration_ref, face_quality, rule_point, thresholds

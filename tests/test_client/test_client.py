@@ -12,7 +12,7 @@ import pytest
 
 from dprime.api_errors import CODES, ApiError, AuthError, ConflictError, ImageError, InvalidRequest, NotFoundError
 from dprime.client import DprimeClient
-from service.errors import CATALOGUE
+from service.error_catalogue import CATALOGUE
 from service.keys import KeyStore
 from service.schemas import AuditPage, EnrollResponse, IdentityOut, SearchResponse, SwitchJob, VerifyResponse
 from tests.images import astronaut_jpeg, astronaut_variant_jpeg, no_face_png

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from service.engine import InferenceEngine
-from service.errors import ServiceError
+from service.error_catalogue import ServiceError
 
 
 def slow_double(batch: np.ndarray) -> np.ndarray:
