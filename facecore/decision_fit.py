@@ -26,15 +26,18 @@ LN10 = math.log(10.0)
 
 @dataclass(frozen=True)
 class RuleParams:
-    """The targets and statistical settings of a three-way rule (recorded in the manifest with the result)."""
+    """The targets and statistical settings of one three-way rule fit (recorded in the manifest with the result).
+
+    Its defaults live in DecisionSettings; a refit copies them from the rule it replaces.
+    """
 
     target_far: float
     miss_bound: float
-    n_bands: int = 3
-    confidence: float = 0.95
-    min_pairs_factor: float = 10.0
-    min_identities: int = 20
-    n_boot: int = 200
+    n_bands: int
+    confidence: float
+    min_pairs_factor: float
+    min_identities: int
+    n_boot: int
     seed: int = 0
 
 
@@ -49,7 +52,7 @@ class DecisionSettings:
     confidence: float = 0.95
     fpir: float = 0.01
 
-    def params(self, target_far: float, n_boot: int) -> RuleParams:
+    def params(self, target_far: float, n_boot: int, seed: int = 0) -> RuleParams:
         """The rule parameters for one FAR target."""
         return RuleParams(
             target_far=target_far,
@@ -59,6 +62,7 @@ class DecisionSettings:
             min_pairs_factor=self.min_pairs_factor,
             min_identities=self.min_identities,
             n_boot=n_boot,
+            seed=seed,
         )
 
 
@@ -109,7 +113,7 @@ def accept_threshold(
     >>> rng = np.random.default_rng(1)
     >>> imp = rng.normal(0.0, 0.1, 20000)
     >>> people = rng.integers(0, 200, (20000, 2))
-    >>> t, far, (lo, hi) = accept_threshold(imp, people, 200, 0.01, RuleParams(0.01, 0.02, n_boot=50))
+    >>> t, far, (lo, hi) = accept_threshold(imp, people, 200, 0.01, DecisionSettings().params(0.01, n_boot=50))
     >>> bool(far <= 0.01 and hi <= 0.01 and t > np.quantile(imp, 0.99))
     True
     """

@@ -138,7 +138,7 @@ class KeyStore:
     than the request's own database work, and the time is kept to see which keys are still in use.
     """
 
-    def __init__(self, path: Path, touch_interval_s: float = 60.0) -> None:
+    def __init__(self, path: Path, touch_interval_s: float) -> None:
         self.path = Path(path)
         self._db = ThreadLocalSQLite(self.path)
         conn = self._conn()

@@ -13,7 +13,7 @@ from service.keys import KEY_COLUMNS, KeyInfo, Role, TouchThrottle, collections_
 class PgKeyStore:
     """The KeyStore's interface over the shared database (no cache: a revocation holds at once on every replica)."""
 
-    def __init__(self, pool: ConnectionPool, touch_interval_s: float = 60.0) -> None:
+    def __init__(self, pool: ConnectionPool, touch_interval_s: float) -> None:
         self.pool = pool
         self._throttle = TouchThrottle(touch_interval_s)
 

@@ -36,7 +36,7 @@ def test_domain_errors_exit_2_with_a_message(tmp_path: Path, caplog: pytest.LogC
 def test_keys_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keys", "--data-dir", str(tmp_path), "create", "--name", "cam-1", "--role", "read"]) == 0
     key = capsys.readouterr().out.strip()
-    store = KeyStore(tmp_path / "keys.sqlite3")
+    store = KeyStore(tmp_path / "keys.sqlite3", touch_interval_s=60.0)
     assert store.role_of(key) == "read"
     key_id = store.list()[0].key_id
     assert main(["keys", "--data-dir", str(tmp_path), "revoke", key_id]) == 0

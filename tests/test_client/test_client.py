@@ -100,14 +100,16 @@ def test_errors_carry_the_catalogue_code(admin: DprimeClient, tiny_server: LiveS
     with DprimeClient(tiny_server.url) as anonymous, pytest.raises(AuthError) as missing:
         anonymous.models()
     assert missing.value.code == "unauthorized"
-    _, read_key = KeyStore(tiny_server.data_dir / "keys.sqlite3").create("reader", "read")
+    _, read_key = KeyStore(tiny_server.data_dir / "keys.sqlite3", touch_interval_s=60.0).create("reader", "read")
     with DprimeClient(tiny_server.url, read_key) as reader:
         assert reader.me().role == "read"
         with pytest.raises(AuthError) as forbidden:
             reader.enroll("X", [astronaut_jpeg()])
     assert forbidden.value.code == "forbidden" and forbidden.value.status == 403
     # Collections: a key limited to one collection is answered collection_forbidden for another.
-    _, scoped_key = KeyStore(tiny_server.data_dir / "keys.sqlite3").create("team-a", "read", collections=["team-a"])
+    _, scoped_key = KeyStore(tiny_server.data_dir / "keys.sqlite3", touch_interval_s=60.0).create(
+        "team-a", "read", collections=["team-a"]
+    )
     enrolled = admin.enroll("In team B", [astronaut_jpeg()], collection="team-b")
     assert enrolled.identity.collection == "team-b"
     assert [h.identity_id for h in admin.search(astronaut_jpeg(), collection="team-b").hits] == [enrolled.identity.id]

@@ -53,7 +53,9 @@ def test_sign_in_keeps_the_key_in_the_tab_and_hides_what_a_role_cannot_use(
     console.sign_in("not-a-key")
     assert console.wait_text("login-error") == "That key is unknown or revoked."
 
-    _, read_key = KeyStore(bundled_server.data_dir / "keys.sqlite3").create("console-reader", "read")
+    _, read_key = KeyStore(bundled_server.data_dir / "keys.sqlite3", touch_interval_s=60.0).create(
+        "console-reader", "read"
+    )
     console.by("login-key").clear()
     console.sign_in(read_key)
     assert console.wait_text("whoami") == "console-reader (read)"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from facecore.decidability import far_identity_interval
 from facecore.decision import decide, decide_search
 from facecore.decision_fit import (
+    DecisionSettings,
     LabelledScores,
-    RuleParams,
     accept_threshold,
     all_pairs,
     banded_log10_lr,
@@ -43,7 +43,7 @@ def test_accept_threshold_is_the_lowest_whose_identity_interval_holds() -> None:
     rng = np.random.default_rng(3)
     imp = np.round(rng.normal(0, 0.1, 30000), 3)  # rounded: ties must be handled
     people = rng.integers(0, 150, (30000, 2))
-    params = RuleParams(target_far=0.01, miss_bound=0.02, n_boot=60)
+    params = DecisionSettings(miss_bound=0.02).params(0.01, n_boot=60)
     t, far, (lo, hi) = accept_threshold(imp, people, 150, 0.01, params)
     # The same draws through facecore.decidability's independent implementation of the identity bootstrap.
     assert far_identity_interval(imp, people, t, n_boot=60, seed=0)[1] <= 0.01
@@ -56,7 +56,7 @@ def test_reject_threshold_holds_its_miss_bound_by_a_plain_bootstrap() -> None:
     rng = np.random.default_rng(4)
     gen = rng.normal(0.7, 0.1, 5000)
     person = rng.integers(0, 200, 5000)
-    params = RuleParams(target_far=1e-3, miss_bound=0.02, n_boot=80, seed=5)
+    params = DecisionSettings(miss_bound=0.02).params(1e-3, n_boot=80, seed=5)
     t, miss, (_, hi) = reject_threshold(gen, person, 200, 0.02, params)
     assert miss == pytest.approx(np.mean(gen < t)) and hi <= 0.02
 
@@ -98,7 +98,7 @@ def test_cllr_reference_values() -> None:
 @pytest.fixture(scope="module")
 def fitted() -> tuple[LabelledScores, object]:
     sample = synthetic_gallery(120, 6)
-    rule = fit_decision("far_1e-2", sample, RuleParams(target_far=1e-2, miss_bound=0.05, n_bands=3, n_boot=40))
+    rule = fit_decision("far_1e-2", sample, DecisionSettings(miss_bound=0.05, n_bands=3).params(1e-2, n_boot=40))
     return sample, rule
 
 
@@ -146,7 +146,7 @@ def test_a_rule_without_bands_decides_by_its_overall_band(fitted) -> None:  # ty
 
 def test_a_band_too_small_falls_back_to_the_overall_band() -> None:
     sample = synthetic_gallery(60, 5, seed=2)
-    rule = fit_decision("r", sample, RuleParams(target_far=1e-2, miss_bound=0.05, n_bands=8, n_boot=20))
+    rule = fit_decision("r", sample, DecisionSettings(miss_bound=0.05, n_bands=8).params(1e-2, n_boot=20))
     small = [b for b in rule.bands if not b.resolved]
     assert small and all(b.identities_needed and b.identities_needed > b.n_identities for b in small)
     q = small[0].quality_low if small[0].quality_low is not None else 0.0
@@ -158,7 +158,7 @@ def test_a_band_too_small_falls_back_to_the_overall_band() -> None:
 def test_an_unresolvable_sample_is_refused_with_the_people_it_needs() -> None:
     sample = synthetic_gallery(15, 3)
     with pytest.raises(CalibrationError, match="about .* people are needed") as err:
-        fit_decision("r", sample, RuleParams(target_far=1e-3, miss_bound=0.02))
+        fit_decision("r", sample, DecisionSettings(miss_bound=0.02).params(1e-3, n_boot=200))
     assert err.value.details["identities_needed"] > 15
 
 
