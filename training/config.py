@@ -58,6 +58,11 @@ class DataConfig(_Section):
     flip: bool = True
     num_workers: int = Field(default=0, ge=0)
     degrade: DegradeConfig = Field(default_factory=DegradeConfig, description="degraded copies of every image")
+    direction_views: Literal["all", "clean"] = Field(
+        default="all",
+        description="the items batches draw from: every copy, or only the clean photos (degraded copies then "
+        "reach only the kappa fit)",
+    )
 
 
 class ModelConfig(_Section):

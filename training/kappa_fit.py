@@ -1,11 +1,12 @@
 """Fitting kappa to the evidence each training image carries, after the directions are trained.
 
-A direction map trained on a set of images learns to put every one of them, degraded copies included, close to
-its identity: measured on those images, a blurred 20 px face looks as sure as a sharp one, and kappa learns
-nothing from it. So kappa is fitted against a reference map that never fitted these images (the head's direction
-map as the init checkpoint holds it: FaceNet's own bottleneck for the bundled model). For every training item the
-evidence c is the reference cosine between the item and the mean of its person's *other* photos (clean copies),
-less its mean cosine to everyone else's; kappa's parameters then maximise the vMF likelihood of c,
+A direction map trained on a set of images learns to put every one of them close to its identity: measured on those
+images every photo looks sure, and when only the clean photos train the directions, the EL term never sees a
+degraded copy at all. Either way kappa learns little about evidence from training. So kappa is fitted against a
+reference map that never fitted these images (the head's direction map as the init checkpoint holds it: FaceNet's
+own bottleneck for the bundled model). For every training item the evidence c is the reference cosine between the
+item and the mean of its person's *other* photos (clean copies), less its mean cosine to everyone else's; kappa's
+parameters then maximise the vMF likelihood of c,
 
     -log C_D(s kappa) - s kappa c   per dimension, s learned,
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -192,6 +193,13 @@ def class_mean_directions(
     return (sums / counts.clamp_min(1)[:, None]).float()
 
 
+def training_items(dataset: FaceDataset, config: TrainConfig) -> npt.NDArray[np.int64]:
+    """Indices of the items training batches are drawn from (data.direction_views)."""
+    per_image = int(getattr(dataset, "per_image", 1))
+    step = per_image if config.data.direction_views == "clean" else 1
+    return np.arange(0, len(dataset), step, dtype=np.int64)
+
+
 def fit_kappa_stage(model: EmbeddingNet, dataset: FaceDataset, cache: TrunkFeatureCache, config: TrainConfig) -> None:
     """Fit the evidence head's kappa against the init checkpoint's directions (training.kappa_fit)."""
     from training.kappa_fit import evidence_targets, fit_kappa
@@ -274,8 +282,11 @@ def run_training(
     model = build_model(config).to(d.device)
     loss_fn = build_loss(config, num_classes).to(d.device)
     optimizer = build_optimizer(param_groups(model, loss_fn, config), config)
+    # With clean direction views the batches draw only the photos themselves: degraded copies that a face model
+    # cannot tell apart would otherwise pull the directions of the clean photos towards them.
+    batch_items = training_items(dataset, config)
     sampler = PKBatchSampler(
-        dataset.labels,
+        dataset.labels[batch_items],
         config.data.identities_per_batch,
         config.data.images_per_identity,
         config.seed,
@@ -352,7 +363,7 @@ def run_training(
     if config.model.freeze_trunk:
         model.trunk.eval()  # frozen means frozen: batch norms keep their running statistics
     for epoch in range(start_epoch, config.optim.epochs):
-        batches = sampler.epoch_batches(epoch)
+        batches = [batch_items[b] for b in sampler.epoch_batches(epoch)]
         first = start_step if epoch == start_epoch else 0
         sums: dict[str, float] = defaultdict(float)
         n, t0 = 0, time.perf_counter()

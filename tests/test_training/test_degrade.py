@@ -81,12 +81,27 @@ def test_onnxruntime_trunk_features_equal_torch_and_are_cached(tmp_path: Path) -
     assert torch.equal(again, plain) and list(tmp_path.glob("features_*.npz")) == [cached]
 
 
-def test_evidence_head_trains_on_degraded_copies_and_exports_with_parity(tmp_path: Path) -> None:
+def test_clean_direction_views_draw_batches_from_the_photos_only() -> None:
+    from training.train import training_items
+
+    base = SyntheticFaceDataset(3, 2, (32, 32), noise=5.0)
+    views = DegradedViews(base, DegradeConfig(copies=2), face_width_share=0.8)
+    config = load_config(SMOKE, ["data.direction_views=clean"])
+    items = training_items(views, config)
+    assert items.tolist() == list(range(0, len(views), 3))
+    assert all(views.degradation(int(i)) == Degradation() for i in items)  # copy 0: the photo itself
+    assert np.array_equal(views.labels[items], base.labels)
+    assert training_items(views, load_config(SMOKE)).tolist() == list(range(len(views)))
+
+
+@pytest.mark.parametrize("direction_views", ["all", "clean"])
+def test_evidence_head_trains_on_degraded_copies_and_exports_with_parity(tmp_path: Path, direction_views: str) -> None:
     from training.checkpoint_model import load_trained_model
     from training.export import export_checkpoint
     from training.train import run_training
 
     overrides = [
+        f"data.direction_views={direction_views}",
         "model.backbone=tiny_taps",
         "model.head=vmf_evidence",
         "model.freeze_trunk=true",

@@ -4,10 +4,11 @@
 Steps: convert FaceNet's published weights; align LFW, CFP and CelebA (full photos and low-resolution crops) with
 the service's detector and the model's box-plus-margin crop; split people into roles (training.recipes.splits);
 compute the frozen trunk's features of every training image, clean and in degraded copies (fewer pixels, blur,
-JPEG, noise, occlusion); train pd_vmf on them, so the vMF term learns a lower kappa where a photo carries less
-evidence; export to ONNX (mirror views inside); calibrate through the face path and onnxruntime on the
-calibration people; evaluate on held-out pairs (LFW fold 9, CFP folds 4-5, the dev low-resolution pairs); check
-the calibration on the evaluated people; write the run record beside the model and activate it.
+JPEG, noise, occlusion); train the direction map with pd_vmf on the clean photos, then fit kappa on every copy, so
+it is lower where a photo carries less evidence; export to ONNX (mirror views inside); calibrate through the face
+path and onnxruntime on the calibration people; evaluate on held-out pairs (LFW fold 9, CFP folds 4-5, the dev
+low-resolution pairs); check the calibration on the evaluated people; write the run record beside the model and
+activate it.
 ``--recalibrate`` redoes only the calibration, evaluation and check of the existing ONNX.
 
 No person used for training or calibration appears in any evaluated pair.
@@ -61,7 +62,7 @@ logger = logging.getLogger("training.recipes.default_model")
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "training" / "configs" / "default_facenet_pdvmf.yaml"
-MODEL_ID = "facenet-pdvmf-v3"
+MODEL_ID = "facenet-pdvmf-v3.1"
 # A CelebA person whose mean FaceNet direction reaches this cosine with an LFW or CFP person's is left out
 # (same-person means of held-out people score about 0.8-0.95, different people's rarely above 0.4).
 SAME_PERSON_MEAN_COSINE = 0.6
@@ -259,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = {
         "model_id": args.model_id,
         "roles": {
-            "train": "trained the direction map and the kappa head (clean and degraded copies of every photo)",
+            "train": "trained the direction map (clean photos) and the kappa head (clean and degraded copies)",
             "calibrate_lfw": "with the other calibrate_ roles: every threshold, band, LLR and identification point",
             "calibrate_cfp": "with calibrate_lfw and calibrate_celeba: the same",
             "calibrate_celeba": "with calibrate_lfw and calibrate_cfp: the same (low-resolution crops)",
