@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx2 as httpx
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
@@ -76,7 +77,10 @@ class Console:
         )
 
     def wait(self, condition: Callable[[], Any], timeout: float = WAIT_S) -> Any:
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda _: condition())
+        # A list the page re-renders while the condition reads it leaves stale elements behind: read it again.
+        return WebDriverWait(
+            self.driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(lambda _: condition())
 
     def wait_text(self, testid: str, timeout: float = WAIT_S) -> str:
         """The element's text once it has one (results are cleared when a request starts)."""
