@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 from datetime import UTC, datetime
@@ -16,6 +17,13 @@ def data_dir() -> Path:
     import os
 
     return Path(os.environ.get("DPRIME_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, repo: Path) -> None:
+    """--data, --models-dir and --cache, as every bench on the held-out people takes them."""
+    parser.add_argument("--data", type=Path, default=data_dir())
+    parser.add_argument("--models-dir", type=Path, default=repo / "models")
+    parser.add_argument("--cache", type=Path, default=repo / ".cache" / "dprime")
 
 
 def machine() -> dict[str, Any]:

@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from facecore.decision import decide_search, pair_quality  # noqa: E402
 from facecore.decision_check import rate_interval  # noqa: E402
 from facecore.decision_fit import decide_many  # noqa: E402
 from facecore.decision_records import DecisionRecord, IdentificationRecord  # noqa: E402
+from training.data.pairs import PairSet  # noqa: E402
 
 logger = logging.getLogger("bench.decisions")
 SPLITS = 5
@@ -54,6 +56,40 @@ def embed(model_dir: Path, files: list[Path], cache: Path) -> np.ndarray:
     manifest = load_manifest(model_dir)
     spec = spec_for_record(manifest.detector) if manifest.detector else DetectorSpec()
     return embed_for_calibration(model_dir, files, False, spec, cache, None)
+
+
+@dataclass(frozen=True)
+class ScoredPairs:
+    """A pair set's cosines and pair qualities (the smaller kappa), which are genuine, and each pair's people."""
+
+    scores: np.ndarray
+    quality: np.ndarray
+    same: np.ndarray
+    people: np.ndarray  # (n, 2) indices into the pair set's identities
+    without_face: int
+
+
+def score_pairs(model_dir: Path, pairs: PairSet, cache: Path, people: set[str] | None = None) -> ScoredPairs:
+    """Every pair with a face on both sides through the face path (only pairs of ``people``, when given)."""
+    from facecore.vmf import embedding_to_vmf
+
+    raw = embed(model_dir, list(pairs.images), cache)  # type: ignore[arg-type]
+    found = np.isfinite(raw).all(axis=1)
+    usable = found[pairs.first] & found[pairs.second]
+    without_face = int((~usable).sum())
+    if people is not None:
+        names = np.asarray(pairs.identities)
+        usable &= np.isin(names[pairs.first], list(people)) & np.isin(names[pairs.second], list(people))
+    sub = pairs.subset(usable)
+    mu, kappa = embedding_to_vmf(np.where(found[:, None], raw, 1.0))
+    ids = np.unique(np.asarray(sub.identities), return_inverse=True)[1]
+    return ScoredPairs(
+        scores=np.sum(mu[sub.first] * mu[sub.second], axis=1),
+        quality=np.minimum(kappa[sub.first], kappa[sub.second]),
+        same=sub.same == 1,
+        people=np.stack([ids[sub.first], ids[sub.second]], axis=1),
+        without_face=without_face,
+    )
 
 
 def rules(rule: DecisionRecord) -> dict[str, DecisionRecord]:
@@ -166,17 +202,9 @@ def measure(model_dir: Path, held: HeldOut, cache: Path) -> tuple[list[dict[str,
     rule = ds.decision()
     rows: list[dict[str, Any]] = []
     for name, pairs in held.pairs.items():
-        raw = embed(model_dir, list(pairs.images), cache)  # type: ignore[arg-type]
-        found = np.isfinite(raw).all(axis=1)
-        usable = found[pairs.first] & found[pairs.second]
-        sub = pairs.subset(usable)
-        mu, kappa = embedding_to_vmf(np.where(found[:, None], raw, 1.0))
-        scores = np.sum(mu[sub.first] * mu[sub.second], axis=1)
-        quality = np.minimum(kappa[sub.first], kappa[sub.second])
-        ids = np.unique(np.asarray(sub.identities), return_inverse=True)[1]
-        people = np.stack([ids[sub.first], ids[sub.second]], axis=1)
-        for row in pair_rows(name, scores, quality, sub.same == 1, people, rule):
-            rows.append({"model": model_dir.name, **row, "pairs_without_face": int((~usable).sum())})
+        scored = score_pairs(model_dir, pairs, cache)
+        for row in pair_rows(name, scored.scores, scored.quality, scored.same, scored.people, rule):
+            rows.append({"model": model_dir.name, **row, "pairs_without_face": scored.without_face})
     files, labels = [], []
     for key in ("LFW", "CFP"):
         files += held.galleries[key][0]

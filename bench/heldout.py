@@ -76,3 +76,14 @@ def check_unseen(model_dir: Path, people: set[str]) -> dict[str, object]:
     if overlap:
         raise SystemExit(f"{model_dir.name} saw {len(overlap)} evaluated people, e.g. {sorted(overlap)[:3]}")
     return record
+
+
+def active_held_out(models_dir: Path, data: Path, cache: Path) -> tuple[Path, dict[str, object], HeldOut]:
+    """The active model's folder, its run record and its held-out people, after checking it saw none of them."""
+    from facecore.registry import ModelRegistry
+
+    model_dir = models_dir / str(ModelRegistry(models_dir).active_id())
+    record = check_unseen(model_dir, set())
+    held = held_out(data, record, cache)
+    check_unseen(model_dir, held.people)
+    return model_dir, record, held

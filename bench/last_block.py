@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.accuracy import Embed, ours, tar_rows  # noqa: E402
-from bench.common import RESULTS, data_dir, markdown_table, write_json  # noqa: E402
-from bench.heldout import check_unseen, held_out  # noqa: E402
+from bench.common import RESULTS, add_data_arguments, markdown_table, write_json  # noqa: E402
+from bench.heldout import active_held_out  # noqa: E402
 
 logger = logging.getLogger("bench.last_block")
 GRID = 1792 * 3 * 3  # block8's input at 160 px, per view
@@ -194,19 +194,13 @@ def train(variant: Variant, maps: npt.NDArray[np.float16], labels: npt.NDArray[n
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=data_dir())
-    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
-    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "dprime")
+    add_data_arguments(parser, REPO)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    from facecore.registry import ModelRegistry
     from training.recipes.default_model import sources
     from training.recipes.splits import person_images
 
-    model_dir = args.models_dir / str(ModelRegistry(args.models_dir).active_id())
-    record = check_unseen(model_dir, set())
-    held = held_out(args.data, record, args.cache)
-    check_unseen(model_dir, held.people)
+    model_dir, record, held = active_held_out(args.models_dir, args.data, args.cache)
     splits: dict[str, list[str]] = record["splits"]  # type: ignore[assignment]
     files: list[Path] = []
     names: list[str] = []

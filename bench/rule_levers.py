@@ -31,9 +31,9 @@ import numpy.typing as npt
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import RESULTS, data_dir, markdown_table, write_json  # noqa: E402
-from bench.decisions import embed, pair_rows  # noqa: E402
-from bench.heldout import HeldOut, check_unseen, held_out  # noqa: E402
+from bench.common import RESULTS, add_data_arguments, markdown_table, write_json  # noqa: E402
+from bench.decisions import embed, pair_rows, score_pairs  # noqa: E402
+from bench.heldout import HeldOut, active_held_out  # noqa: E402
 from facecore.decision_fit import RuleParams, all_pairs, fit_decision  # noqa: E402
 from facecore.decision_records import DecisionRecord  # noqa: E402
 
@@ -98,44 +98,25 @@ def measure(
     lever: str, rule: DecisionRecord, held: HeldOut, model_dir: Path, cache: Path, people: set[str] | None = None
 ) -> list[dict[str, Any]]:
     """The kappa-aware rule's abstention and errors per held-out pair set (only pairs of ``people`` when given)."""
-    from facecore.vmf import embedding_to_vmf
-
     rows = []
     for name, pairs in held.pairs.items():
         if people is not None and not name.startswith("LFW"):
             continue
-        raw = embed(model_dir, list(pairs.images), cache)  # type: ignore[arg-type]
-        found = np.isfinite(raw).all(axis=1)
-        usable = found[pairs.first] & found[pairs.second]
-        if people is not None:
-            ids = np.asarray(pairs.identities)
-            usable &= np.isin(ids[pairs.first], list(people)) & np.isin(ids[pairs.second], list(people))
-        sub = pairs.subset(usable)
-        mu, kappa = embedding_to_vmf(np.where(found[:, None], raw, 1.0))
-        scores = np.sum(mu[sub.first] * mu[sub.second], axis=1)
-        quality = np.minimum(kappa[sub.first], kappa[sub.second])
-        ids = np.unique(np.asarray(sub.identities), return_inverse=True)[1]
-        both = np.stack([ids[sub.first], ids[sub.second]], axis=1)
-        row = pair_rows(name, scores, quality, sub.same == 1, both, rule)[0]  # the kappa-aware rule
+        s = score_pairs(model_dir, pairs, cache, people)
+        row = pair_rows(name, s.scores, s.quality, s.same, s.people, rule)[0]  # the kappa-aware rule
         rows.append({"lever": lever, **row, "abstention_95": "[{:.3f}, {:.3f}]".format(*row["abstention_ci"])})
     return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=data_dir())
-    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
-    parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "dprime")
+    add_data_arguments(parser, REPO)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     from facecore.manifest import load_manifest
-    from facecore.registry import ModelRegistry
     from training.recipes.default_model import CALIBRATION_PHOTOS_PER_PERSON, sources
 
-    model_dir = args.models_dir / str(ModelRegistry(args.models_dir).active_id())
-    record = check_unseen(model_dir, set())
-    held = held_out(args.data, record, args.cache)
-    check_unseen(model_dir, held.people)
+    model_dir, record, held = active_held_out(args.models_dir, args.data, args.cache)
     manifest = load_manifest(model_dir)
     assert manifest.calibration is not None and manifest.calibration.decision_set is not None
     shipped_rule = manifest.calibration.decision_set.decision()
